@@ -1,0 +1,155 @@
+/*
+ * main: global options, then dispatch to one command from the table.
+ *
+ *   pier [-v|-vv|-q] [--version] [--help] COMMAND [ARGS...]
+ *   pier help COMMAND
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "cli/commands.h"
+
+static const pier_command commands[] = {
+    {"credentials", pier_cmd_credentials,
+     "show which keyless source gives AWS credentials (never the secret)",
+     "usage: pier credentials [--json] [--profile NAME]\n"
+     "\n"
+     "Resolves AWS credentials the way the AWS SDKs do and prints which provider\n"
+     "answered, the access key id's last 4 characters and the expiry. The secret\n"
+     "and the session token are never printed.\n"
+     "\n"
+     "Providers, in order (the first that answers wins):\n"
+     "  env             AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN]\n"
+     "  profile         ~/.aws/credentials and ~/.aws/config (AWS_PROFILE, keys,\n"
+     "                  role_arn + web_identity_token_file, credential_process)\n"
+     "  web-identity    AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN via STS\n"
+     "  container       AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI\n"
+     "                  (CodeBuild, ECS, pier's own stack)\n"
+     "  imds            EC2 instance metadata (IMDSv2)\n"
+     "\n"
+     "options:\n"
+     "  --json            print the result as JSON\n"
+     "  --profile NAME    use this profile of the shared files (as AWS_PROFILE)\n"
+     "\n"
+     "exit status: 0 credentials found, 1 none found (every provider's reason is\n"
+     "printed), 2 usage error.\n"},
+};
+
+static const size_t command_count = sizeof commands / sizeof *commands;
+
+static const pier_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < command_count; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void print_help(FILE *f)
+{
+    fprintf(f, "pier %s: from a push to a live, cache-correct static site, without "
+               "long-lived keys\n\n",
+            PIER_VERSION);
+    fprintf(f, "usage: pier [-v|-q] COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < command_count; i++)
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nglobal options:\n"
+               "  -v, --verbose   more output (-vv for tracing)\n"
+               "  -q, --quiet     errors only\n"
+               "  --version       print the version\n"
+               "  -h, --help      this help\n"
+               "\n'pier help COMMAND' shows a command's options.\n");
+}
+
+int pier_cli_fail(const char *msg)
+{
+    fprintf(stderr, "pier: %s\n", msg ? msg : pier_error_last());
+    return PIER_EXIT_ERROR;
+}
+
+int pier_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "pier %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'pier help %s'.\n", cmd);
+    va_end(ap);
+    return PIER_EXIT_USAGE;
+}
+
+int pier_cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void pier_cli_print_usage(FILE *f, const char *cmd)
+{
+    const pier_command *c = find_command(cmd);
+    if (c)
+        fputs(c->usage, f);
+}
+
+int main(int argc, char **argv)
+{
+    pier_log_level level = PIER_LOG_INFO;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            level = level < PIER_LOG_DEBUG ? PIER_LOG_DEBUG : PIER_LOG_TRACE;
+        } else if (strcmp(a, "-vv") == 0) {
+            level = PIER_LOG_TRACE;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            level = PIER_LOG_ERROR;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("pier %s\n", PIER_VERSION);
+            return PIER_EXIT_OK;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            print_help(stdout);
+            return PIER_EXIT_OK;
+        } else {
+            fprintf(stderr, "pier: unknown option '%s'\nTry 'pier --help'.\n", a);
+            return PIER_EXIT_USAGE;
+        }
+    }
+    pier_log_init(level);
+    if (i >= argc) {
+        print_help(stderr);
+        return PIER_EXIT_USAGE;
+    }
+    const char *name = argv[i];
+    if (strcmp(name, "help") == 0) {
+        if (i + 1 >= argc) {
+            print_help(stdout);
+            return PIER_EXIT_OK;
+        }
+        const pier_command *c = find_command(argv[i + 1]);
+        if (!c) {
+            fprintf(stderr, "pier: no command '%s'\nTry 'pier --help'.\n", argv[i + 1]);
+            return PIER_EXIT_USAGE;
+        }
+        fputs(c->usage, stdout);
+        return PIER_EXIT_OK;
+    }
+    const pier_command *c = find_command(name);
+    if (!c) {
+        fprintf(stderr, "pier: no command '%s'\nTry 'pier --help'.\n", name);
+        return PIER_EXIT_USAGE;
+    }
+    if (pier_cli_wants_help(argc - i, argv + i)) {
+        fputs(c->usage, stdout);
+        return PIER_EXIT_OK;
+    }
+    return c->run(argc - i, argv + i);
+}
