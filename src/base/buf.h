@@ -31,7 +31,10 @@ typedef struct {
 } pier_slice;
 
 #define PIER_BUF_MAX_DEFAULT ((size_t)64 << 20) /* 64 MiB */
-#define PIER_BUF_INIT {NULL, 0, 0, PIER_BUF_MAX_DEFAULT}
+#define PIER_BUF_INIT                                                                              \
+    {                                                                                              \
+        NULL, 0, 0, PIER_BUF_MAX_DEFAULT                                                           \
+    }
 #define PIER_SLICE_LIT(s) ((pier_slice){(s), sizeof(s) - 1})
 
 void pier_buf_init(pier_buf *b, size_t max);

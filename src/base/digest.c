@@ -23,16 +23,19 @@
 #include "base/mem.h"
 
 struct pier_hash {
-    EVP_MD_CTX *ctx;   /* the running digest */
-    const EVP_MD *md;  /* its algorithm, to restart after final */
+    EVP_MD_CTX *ctx;  /* the running digest */
+    const EVP_MD *md; /* its algorithm, to restart after final */
 };
 
 static const EVP_MD *alg_md(pier_hash_alg alg)
 {
     switch (alg) {
-    case PIER_HASH_MD5: return EVP_md5();
-    case PIER_HASH_SHA1: return EVP_sha1();
-    default: return EVP_sha256();
+    case PIER_HASH_MD5:
+        return EVP_md5();
+    case PIER_HASH_SHA1:
+        return EVP_sha1();
+    default:
+        return EVP_sha256();
     }
 }
 

@@ -16,8 +16,8 @@
 #include "base/buf.h"
 
 #define PIER_SHA256_LEN 32
-#define PIER_SHA1_LEN 20
-#define PIER_MD5_LEN 16
+#define PIER_SHA1_LEN   20
+#define PIER_MD5_LEN    16
 
 typedef enum { PIER_HASH_MD5, PIER_HASH_SHA1, PIER_HASH_SHA256 } pier_hash_alg;
 

@@ -83,15 +83,25 @@ void pier_error_clear(void)
 const char *pier_error_name(int code)
 {
     switch (code) {
-    case PIER_OK: return "ok";
-    case PIER_ENOTFOUND: return "not found";
-    case PIER_EEXISTS: return "exists";
-    case PIER_EAUTH: return "auth";
-    case PIER_EINVALID: return "invalid";
-    case PIER_ETIMEOUT: return "timeout";
-    case PIER_ECONFLICT: return "conflict";
-    case PIER_ETOOBIG: return "too big";
-    case PIER_EIO: return "i/o";
-    default: return "error";
+    case PIER_OK:
+        return "ok";
+    case PIER_ENOTFOUND:
+        return "not found";
+    case PIER_EEXISTS:
+        return "exists";
+    case PIER_EAUTH:
+        return "auth";
+    case PIER_EINVALID:
+        return "invalid";
+    case PIER_ETIMEOUT:
+        return "timeout";
+    case PIER_ECONFLICT:
+        return "conflict";
+    case PIER_ETOOBIG:
+        return "too big";
+    case PIER_EIO:
+        return "i/o";
+    default:
+        return "error";
     }
 }

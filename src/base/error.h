@@ -12,15 +12,15 @@
 
 enum {
     PIER_OK = 0,
-    PIER_ERR = -1,        /* anything without a more useful code */
-    PIER_ENOTFOUND = -2,  /* file, key, bucket, profile ... does not exist */
-    PIER_EEXISTS = -3,    /* already exists */
-    PIER_EAUTH = -4,      /* credentials missing, wrong or denied */
-    PIER_EINVALID = -5,   /* bad input: config, argument, request, data */
-    PIER_ETIMEOUT = -6,   /* an operation ran out of time */
-    PIER_ECONFLICT = -7,  /* state changed under us, or a precondition failed */
-    PIER_ETOOBIG = -8,    /* a size cap was hit */
-    PIER_EIO = -9,        /* the OS or the network failed */
+    PIER_ERR = -1,       /* anything without a more useful code */
+    PIER_ENOTFOUND = -2, /* file, key, bucket, profile ... does not exist */
+    PIER_EEXISTS = -3,   /* already exists */
+    PIER_EAUTH = -4,     /* credentials missing, wrong or denied */
+    PIER_EINVALID = -5,  /* bad input: config, argument, request, data */
+    PIER_ETIMEOUT = -6,  /* an operation ran out of time */
+    PIER_ECONFLICT = -7, /* state changed under us, or a precondition failed */
+    PIER_ETOOBIG = -8,   /* a size cap was hit */
+    PIER_EIO = -9,       /* the OS or the network failed */
 };
 
 /* Sets this thread's last error and returns code, so `return

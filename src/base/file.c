@@ -25,16 +25,16 @@
 #include "base/mem.h"
 
 typedef struct {
-    char *name;   /* entry name, with a '/' appended for directories */
-    bool is_dir;  /* a real directory (not a link to one) */
+    char *name;  /* entry name, with a '/' appended for directories */
+    bool is_dir; /* a real directory (not a link to one) */
 } dirent_item;
 
 typedef struct {
-    const char *root;      /* as given */
-    char *root_real;       /* realpath of root */
-    size_t root_real_len;  /* its length */
-    pier_file_walk_cb cb;  /* the visitor */
-    void *ctx;             /* its context */
+    const char *root;     /* as given */
+    char *root_real;      /* realpath of root */
+    size_t root_real_len; /* its length */
+    pier_file_walk_cb cb; /* the visitor */
+    void *ctx;            /* its context */
 } walk_state;
 
 static int cmp_items(const void *a, const void *b)
@@ -155,8 +155,8 @@ int pier_file_read(const char *path, pier_buf *out)
                 char probe;
                 ssize_t r = read(fd, &probe, 1);
                 if (r > 0)
-                    rc = pier_error_set(PIER_ETOOBIG, "%s is larger than %zu bytes", path,
-                                        out->max);
+                    rc =
+                        pier_error_set(PIER_ETOOBIG, "%s is larger than %zu bytes", path, out->max);
                 break;
             }
         }
@@ -316,10 +316,12 @@ char *pier_path_join(const char *a, const char *b)
         b++;
         m--;
     }
+    bool slash = !(n && a[n - 1] == '/'); /* a is "/" */
     char *p = pier_malloc(n + m + 2);
     memcpy(p, a, n);
-    p[n] = '/';
-    memcpy(p + n + 1, b, m);
-    p[n + m + 1] = '\0';
+    if (slash)
+        p[n] = '/';
+    memcpy(p + n + slash, b, m);
+    p[n + slash + m] = '\0';
     return p;
 }

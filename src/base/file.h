@@ -18,11 +18,11 @@
 #include "base/buf.h"
 
 typedef struct {
-    const char *path;    /* full path (root + "/" + rel) */
-    const char *rel;     /* path relative to the root, '/'-separated */
-    uint64_t size;       /* bytes */
-    int64_t mtime;       /* seconds since the epoch */
-    mode_t mode;         /* st_mode of the file (after following a link) */
+    const char *path; /* full path (root + "/" + rel) */
+    const char *rel;  /* path relative to the root, '/'-separated */
+    uint64_t size;    /* bytes */
+    int64_t mtime;    /* seconds since the epoch */
+    mode_t mode;      /* st_mode of the file (after following a link) */
 } pier_file_entry;
 
 /* Called once per file; a non-zero return stops the walk and is returned by

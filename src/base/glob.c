@@ -202,8 +202,7 @@ int pier_glob_validate(const char *pattern)
     for (const char *p = pattern; *p; p++) {
         if (*p == '\\') {
             if (!p[1])
-                return pier_error_set(PIER_EINVALID, "pattern '%s' ends with a backslash",
-                                      pattern);
+                return pier_error_set(PIER_EINVALID, "pattern '%s' ends with a backslash", pattern);
             p++;
         } else if (*p == '[') {
             const char *q = p + 1;
@@ -214,15 +213,13 @@ int pier_glob_validate(const char *pattern)
             while (*q && *q != ']')
                 q++;
             if (!*q)
-                return pier_error_set(PIER_EINVALID, "pattern '%s' has an unclosed '['",
-                                      pattern);
+                return pier_error_set(PIER_EINVALID, "pattern '%s' has an unclosed '['", pattern);
             p = q;
         } else if (*p == '{') {
             braces++;
         } else if (*p == '}') {
             if (--braces < 0)
-                return pier_error_set(PIER_EINVALID, "pattern '%s' has an unmatched '}'",
-                                      pattern);
+                return pier_error_set(PIER_EINVALID, "pattern '%s' has an unmatched '}'", pattern);
         }
     }
     if (braces)

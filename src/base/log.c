@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 static atomic_int log_level = PIER_LOG_INFO;
-static int log_tty = -1;   /* stderr is a terminal: no timestamps */
-static int log_color = 0;  /* colour the level names */
+static int log_tty = -1;  /* stderr is a terminal: no timestamps */
+static int log_color = 0; /* colour the level names */
 
 static const char *level_name[] = {"error", "warn", "info", "debug", "trace"};
 static const char *level_color[] = {"\033[31m", "\033[33m", "\033[36m", "\033[2m", "\033[2m"};

@@ -25,8 +25,8 @@ pier_log_level pier_log_get_level(void);
 void pier_log(pier_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define PIER_ERROR(...) pier_log(PIER_LOG_ERROR, __VA_ARGS__)
-#define PIER_WARN(...) pier_log(PIER_LOG_WARN, __VA_ARGS__)
-#define PIER_INFO(...) pier_log(PIER_LOG_INFO, __VA_ARGS__)
+#define PIER_WARN(...)  pier_log(PIER_LOG_WARN, __VA_ARGS__)
+#define PIER_INFO(...)  pier_log(PIER_LOG_INFO, __VA_ARGS__)
 #define PIER_DEBUG(...)                                                                            \
     do {                                                                                           \
         if (pier_log_get_level() >= PIER_LOG_DEBUG)                                                \

@@ -25,8 +25,8 @@ typedef struct {
     char *type; /* its media type */
 } mime_slot;
 
-static mime_slot *table;      /* open addressing, power-of-two size */
-static size_t table_size;     /* slots */
+static mime_slot *table;  /* open addressing, power-of-two size */
+static size_t table_size; /* slots */
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -83,7 +83,8 @@ static int load_file(const char *path)
         char *type = strtok_r(line, " \t\r", &save2);
         if (!type)
             continue;
-        for (char *ext = strtok_r(NULL, " \t\r", &save2); ext; ext = strtok_r(NULL, " \t\r", &save2)) {
+        for (char *ext = strtok_r(NULL, " \t\r", &save2); ext;
+             ext = strtok_r(NULL, " \t\r", &save2)) {
             for (char *c = ext; *c; c++)
                 *c = (char)tolower((unsigned char)*c);
             table_put(ext, type);
@@ -141,11 +142,11 @@ const char *pier_mime_type(const char *path)
 bool pier_mime_is_text(const char *type)
 {
     static const char *text_types[] = {
-        "application/json",       "application/javascript", "application/xml",
-        "application/xhtml+xml",  "image/svg+xml",          "application/manifest+json",
-        "application/ld+json",    "application/rss+xml",    "application/atom+xml",
+        "application/json",         "application/javascript", "application/xml",
+        "application/xhtml+xml",    "image/svg+xml",          "application/manifest+json",
+        "application/ld+json",      "application/rss+xml",    "application/atom+xml",
         "application/x-javascript", "application/ecmascript", "application/geo+json",
-        "application/x-sh",       "application/toml",       "application/yaml",
+        "application/x-sh",         "application/toml",       "application/yaml",
     };
     if (strncmp(type, "text/", 5) == 0)
         return true;

@@ -51,12 +51,22 @@ int pier_parse_size(const char *s, uint64_t *out)
         return pier_error_set(PIER_EINVALID, "'%s' is not a size", s);
     unsigned shift = 0;
     switch (toupper((unsigned char)*end)) {
-    case '\0': break;
-    case 'K': shift = 10; break;
-    case 'M': shift = 20; break;
-    case 'G': shift = 30; break;
-    case 'T': shift = 40; break;
-    default: return pier_error_set(PIER_EINVALID, "'%s' is not a size (use e.g. 8M)", s);
+    case '\0':
+        break;
+    case 'K':
+        shift = 10;
+        break;
+    case 'M':
+        shift = 20;
+        break;
+    case 'G':
+        shift = 30;
+        break;
+    case 'T':
+        shift = 40;
+        break;
+    default:
+        return pier_error_set(PIER_EINVALID, "'%s' is not a size (use e.g. 8M)", s);
     }
     if (*end) {
         const char *u = end + 1;

@@ -38,7 +38,7 @@ int pier_hex_decode(unsigned char *out, const char *in, size_t n);
 /* Time formatting into out (at least 32 bytes), UTC. */
 void pier_time_iso8601_basic(char *out, size_t size, time_t t); /* 20150830T123600Z */
 void pier_time_iso8601(char *out, size_t size, time_t t);       /* 2015-08-30T12:36:00Z */
-void pier_time_http(char *out, size_t size, time_t t); /* Sun, 30 Aug 2015 12:36:00 GMT */
+void pier_time_http(char *out, size_t size, time_t t);          /* Sun, 30 Aug 2015 12:36:00 GMT */
 /* Parses any of the three forms above (ISO with optional fractional seconds
  * and Z or +00:00); PIER_EINVALID when none fits. */
 int pier_time_parse(const char *s, time_t *out);
@@ -48,6 +48,7 @@ bool pier_str_ends_with(const char *s, const char *suffix);
 /* Case-insensitive ASCII equality. */
 bool pier_str_ieq(const char *a, const char *b);
 /* snprintf that reports truncation as PIER_ETOOBIG. */
-int pier_str_fmt(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int pier_str_fmt(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

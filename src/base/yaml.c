@@ -21,11 +21,11 @@
 #include "base/str.h"
 
 struct pier_yaml_doc {
-    char *name;             /* file name for messages */
-    pier_yaml_node *root;   /* NULL for an empty document */
-    pier_yaml_node *nodes;  /* all nodes, indexed by libyaml id - 1 */
-    size_t node_count;      /* their number */
-    char **strings;         /* every scalar's text, to free */
+    char *name;            /* file name for messages */
+    pier_yaml_node *root;  /* NULL for an empty document */
+    pier_yaml_node *nodes; /* all nodes, indexed by libyaml id - 1 */
+    size_t node_count;     /* their number */
+    char **strings;        /* every scalar's text, to free */
 };
 
 static int convert(pier_yaml_doc *doc, yaml_document_t *ydoc)
@@ -42,8 +42,8 @@ static int convert(pier_yaml_doc *doc, yaml_document_t *ydoc)
         switch (y->type) {
         case YAML_SCALAR_NODE:
             p->kind = PIER_YAML_SCALAR;
-            doc->strings[i] = pier_strndup((const char *)y->data.scalar.value,
-                                           y->data.scalar.length);
+            doc->strings[i] =
+                pier_strndup((const char *)y->data.scalar.value, y->data.scalar.length);
             p->value = doc->strings[i];
             p->plain = y->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             break;
@@ -100,8 +100,8 @@ int pier_yaml_load_string(pier_yaml_doc **out, const char *name, const char *tex
         abort();
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &ydoc)) {
-        rc = pier_error_set(PIER_EINVALID, "%s:%zu:%zu: %s%s%s", name,
-                            parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+        rc = pier_error_set(PIER_EINVALID, "%s:%zu:%zu: %s%s%s", name, parser.problem_mark.line + 1,
+                            parser.problem_mark.column + 1,
                             parser.problem ? parser.problem : "invalid YAML",
                             parser.context ? " " : "", parser.context ? parser.context : "");
         yaml_parser_delete(&parser);
@@ -190,9 +190,12 @@ static const char *kind_name(const pier_yaml_node *n)
     if (!n)
         return "nothing";
     switch (n->kind) {
-    case PIER_YAML_SEQ: return "a list";
-    case PIER_YAML_MAP: return "a mapping";
-    default: return "a value";
+    case PIER_YAML_SEQ:
+        return "a list";
+    case PIER_YAML_MAP:
+        return "a mapping";
+    default:
+        return "a value";
     }
 }
 

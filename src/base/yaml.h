@@ -27,14 +27,14 @@ typedef enum {
 
 typedef struct pier_yaml_node pier_yaml_node;
 struct pier_yaml_node {
-    pier_yaml_kind kind;      /* which of the three */
-    const char *value;        /* scalar text (NUL-terminated); NULL otherwise */
-    bool plain;               /* scalar was unquoted (so `null`, `true`, `1` are typed) */
-    size_t line;              /* 1-based position of the node's start */
-    size_t column;            /* 1-based */
-    pier_yaml_node **items;   /* sequence items, or map values */
-    pier_yaml_node **keys;    /* map keys (scalar nodes), NULL for a sequence */
-    size_t count;             /* number of items */
+    pier_yaml_kind kind;    /* which of the three */
+    const char *value;      /* scalar text (NUL-terminated); NULL otherwise */
+    bool plain;             /* scalar was unquoted (so `null`, `true`, `1` are typed) */
+    size_t line;            /* 1-based position of the node's start */
+    size_t column;          /* 1-based */
+    pier_yaml_node **items; /* sequence items, or map values */
+    pier_yaml_node **keys;  /* map keys (scalar nodes), NULL for a sequence */
+    size_t count;           /* number of items */
 };
 
 typedef struct pier_yaml_doc pier_yaml_doc;
@@ -52,7 +52,7 @@ const char *pier_yaml_name(const pier_yaml_doc *doc);
 
 /* The value of key in a map, or NULL (also when node is not a map). */
 const pier_yaml_node *pier_yaml_get(const pier_yaml_node *map, const char *key);
-/* The key node for the i-th pair of a map (for positions). */
+/* True for a missing node and for a plain `null`, `~` or empty scalar. */
 bool pier_yaml_is_null(const pier_yaml_node *n);
 
 /* Sets the error "name:line:column: <message>" at node n (or at 1:1 when n

@@ -25,7 +25,8 @@ enum { PIER_EXIT_OK = 0, PIER_EXIT_ERROR = 1, PIER_EXIT_USAGE = 2 };
 int pier_cli_fail(const char *msg);
 /* Prints "pier NAME: <message>" + a hint to `pier help NAME`; returns
  * PIER_EXIT_USAGE. */
-int pier_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int pier_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* True when argv holds -h or --help. */
 int pier_cli_wants_help(int argc, char **argv);
 /* Prints a command's usage to f. */

@@ -51,8 +51,9 @@ static const pier_command *find_command(const char *name)
 
 static void print_help(FILE *f)
 {
-    fprintf(f, "pier %s: from a push to a live, cache-correct static site, without "
-               "long-lived keys\n\n",
+    fprintf(f,
+            "pier %s: from a push to a live, cache-correct static site, without "
+            "long-lived keys\n\n",
             PIER_VERSION);
     fprintf(f, "usage: pier [-v|-q] COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < command_count; i++)
