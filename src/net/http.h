@@ -1,6 +1,6 @@
 /*
- * http: pier's HTTP client, on libcurl. The only place (with http.c) that
- * includes curl/curl.h.
+ * http: pier's HTTP client, on libcurl. Only src/net/ includes curl/curl.h
+ * (http.c, url.c); callers see none of it.
  *
  * Model
  *   - A pier_http_client owns one curl multi handle: many transfers in flight
@@ -55,6 +55,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "net/url.h"
 
 typedef struct {
     char *name;  /* as sent or received (case preserved) */
@@ -177,25 +178,5 @@ size_t pier_http_in_flight(const pier_http_client *c);
 
 /* "ok", "connect", "reset", "timeout", "tls", "local". */
 const char *pier_http_transport_name(pier_http_transport t);
-
-/* Splits an absolute URL with libcurl's own parser (so pier checks exactly
- * what libcurl will connect to). Outputs are malloc'ed (NULL when absent):
- * scheme ("http"/"https", lowercase), host (no brackets for IPv6), port (0
- * when not given), path (at least "/", still encoded, dot segments kept),
- * query (without '?'). A fragment is dropped. PIER_EINVALID for anything
- * else, for other schemes and for user:password@ in the URL; *out is then
- * all NULL. */
-typedef struct {
-    char *scheme;
-    char *host;
-    int port;
-    char *path;
-    char *query;
-} pier_url;
-
-int pier_url_parse(pier_url *out, const char *url);
-void pier_url_free(pier_url *u);
-/* True for localhost, 127.0.0.0/8, ::1. */
-bool pier_host_is_loopback(const char *host);
 
 #endif
