@@ -3,9 +3,9 @@
  * parsing and the loopback test are in url.c).
  *
  * Layout
- *   - Process-wide state, set up once (pthread_once): curl_global_init and
- *     one share handle for the DNS and TLS session caches, with one mutex
- *     per kind of shared data.
+ *   - Process-wide state, set up once (pthread_once): curl_global_init,
+ *     SIGPIPE ignored, and one share handle for the DNS and TLS session
+ *     caches, with one mutex per kind of shared data.
  *   - A client: a multi handle (which owns the keep-alive connection cache),
  *     its options, and the list of transfers in flight.
  *   - A transfer: one easy handle made per request, its header list, the
@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,9 +154,19 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ctx)
     pthread_mutex_unlock(&share_locks[data]);
 }
 
-/* Lives until exit: easy handles of any client may point at the share. */
+/* Lives until exit: easy handles of any client may point at the share.
+ *
+ * SIGPIPE is ignored process-wide (when nobody set a handler): with
+ * CURLOPT_NOSIGNAL, which threads require, libcurl does not shield OpenSSL's
+ * writes to a closed peer, and a per-call sigaction dance would race
+ * between threads. A broken pipe then surfaces as EPIPE, a RESET. */
 static void global_init(void)
 {
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
     if (global_rc != CURLE_OK)
         return;

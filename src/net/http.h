@@ -12,6 +12,9 @@
  *     Connections themselves are not shared between clients: libcurl
  *     documents a shared connection cache as unsupported across concurrent
  *     threads (known crashes), so each client keeps its own pool.
+ *   - The first client set up also ignores SIGPIPE for the process (unless
+ *     a handler is installed): libcurl cannot shield OpenSSL's writes from
+ *     it safely when threads are used.
  *   - A client is used by one thread at a time. Other threads make their own
  *     client (cheap); long-lived work should keep one client per thread.
  *   - A request is described by pier_http_request (borrowed by the client
