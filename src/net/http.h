@@ -162,8 +162,9 @@ int pier_http_do(pier_http_client *c, pier_http_request *req, pier_http_response
 
 /* Asynchronous use: submit any number of transfers, then pier_http_run
  * drives them all; done is called on the running thread as each completes
- * (rc as for pier_http_do) and may submit more. req and resp must stay
- * alive until done is called. */
+ * (rc as for pier_http_do) and may submit more (but must not free the
+ * client). req and resp must stay alive until done is called; done may
+ * free them. */
 typedef void (*pier_http_done_fn)(void *ctx, int rc, pier_http_request *req,
                                   pier_http_response *resp);
 int pier_http_submit(pier_http_client *c, pier_http_request *req, pier_http_response *resp,
