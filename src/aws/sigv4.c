@@ -936,8 +936,16 @@ done:
 int pier_sigv4_parse(pier_sigv4_auth *out, const pier_sigv4_request *req)
 {
     pier_buf tmp = PIER_BUF_INIT;
+    /* Forget an earlier request parsed into the same struct. */
     out->status = PIER_SIGV4_MALFORMED;
     out->presigned = false;
+    out->access_key_id[0] = out->date[0] = out->region[0] = out->service[0] = '\0';
+    out->amz_date[0] = out->signature[0] = '\0';
+    out->time = 0;
+    out->expires = 0;
+    pier_buf_reset(&out->signed_headers);
+    pier_buf_reset(&out->payload_hash);
+    memset(&out->chunk, 0, sizeof out->chunk);
     const char *authz = req->headers ? pier_http_headers_get(req->headers, "Authorization") : NULL;
     int in_query = query_get(req->query, "X-Amz-Algorithm", &tmp);
     int rc = 0;
@@ -1044,25 +1052,42 @@ done:
     return rc;
 }
 
-/* The payload hash to sign: the caller's, else x-amz-content-sha256, else
- * UNSIGNED-PAYLOAD for a presigned URL. */
+/* The payload hash to sign: the caller's; else, for a presigned URL, its
+ * X-Amz-Content-Sha256 parameter or UNSIGNED-PAYLOAD (a header cannot change
+ * what a URL signed); else the x-amz-content-sha256 header. */
 static int pick_payload_hash(pier_sigv4_auth *a, const pier_sigv4_request *req)
 {
+    pier_buf q = PIER_BUF_INIT;
     const char *h = req->payload_hash;
+    int rc = 0;
+    if (!h && a->presigned) {
+        int found = query_get(req->query, "X-Amz-Content-Sha256", &q);
+        if (found < 0) {
+            rc = refuse(a, PIER_SIGV4_MALFORMED,
+                        "sigv4: X-Amz-Content-Sha256 is repeated or badly escaped");
+            goto done;
+        }
+        h = found ? pier_buf_cstr(&q) : PIER_SIGV4_UNSIGNED_PAYLOAD;
+    }
     if (!h && req->headers)
         h = pier_http_headers_get(req->headers, "x-amz-content-sha256");
-    if (!h && a->presigned)
-        h = PIER_SIGV4_UNSIGNED_PAYLOAD;
-    if (!h)
-        return refuse(a, PIER_SIGV4_MALFORMED,
-                      "sigv4: the request has no x-amz-content-sha256 header");
-    if (!valid_payload_hash(h))
-        return refuse(a, PIER_SIGV4_MALFORMED,
-                      "sigv4: x-amz-content-sha256 '%.80s' is neither a hex SHA-256 nor a "
-                      "known payload word",
-                      h);
+    if (!h) {
+        rc = refuse(a, PIER_SIGV4_MALFORMED,
+                    "sigv4: the request has no x-amz-content-sha256 header");
+        goto done;
+    }
+    if (!valid_payload_hash(h)) {
+        rc = refuse(a, PIER_SIGV4_MALFORMED,
+                    "sigv4: x-amz-content-sha256 '%.80s' is neither a hex SHA-256 nor a "
+                    "known payload word",
+                    h);
+        goto done;
+    }
     pier_buf_reset(&a->payload_hash);
-    return pier_buf_puts(&a->payload_hash, h);
+    rc = pier_buf_puts(&a->payload_hash, h);
+done:
+    pier_buf_free(&q);
+    return rc;
 }
 
 /* Recomputes the canonical request, string to sign and signature from the

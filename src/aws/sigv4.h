@@ -200,9 +200,17 @@ int pier_sigv4_parse(pier_sigv4_auth *out, const pier_sigv4_request *req);
 /* Verifies req at time now. 0 when authentic (status OK). Otherwise status
  * says why and the return is PIER_EINVALID (MALFORMED), PIER_EAUTH (all other
  * refusals) or the lookup's own code (ERROR); the message is set. The
- * signature is compared in constant time. For an S3 header-signed request
- * the payload hash is the x-amz-content-sha256 header: the caller must still
- * check that the body matches it (or verify each chunk with out->chunk). */
+ * signature is compared in constant time.
+ *
+ * req->path and req->query are the raw ones as received; req->host is only
+ * used when the headers have no Host. The payload hash signed is
+ * req->payload_hash when given (a non-S3 server hashes the body itself);
+ * else, for a presigned URL, its X-Amz-Content-Sha256 parameter or
+ * UNSIGNED-PAYLOAD; else the x-amz-content-sha256 header, which the caller
+ * must then check against the body (or verify each chunk with out->chunk).
+ * The time is X-Amz-Date (header or parameter); a Date header alone is not
+ * accepted. Checks, in order: well formed, scope region/service, time,
+ * lookup, session token, signature. */
 int pier_sigv4_verify(pier_sigv4_auth *out, const pier_sigv4_request *req, time_t now,
                       const pier_sigv4_verify_options *opts);
 

@@ -1020,6 +1020,54 @@ static void test_session_token(void **state)
     pier_http_headers_free(&h);
 }
 
+/* What a presigned URL signs as the payload: UNSIGNED-PAYLOAD, or its own
+ * X-Amz-Content-Sha256 parameter; never a header added on the way. */
+static void test_presigned_payload(void **state)
+{
+    (void)state;
+    pier_sigv4_credentials cred = {"AKIDEXAMPLE", "secret", NULL};
+    pier_sigv4_options opts = PIER_SIGV4_OPTIONS_S3_INIT;
+    opts.region = "us-east-1";
+    const char *hash = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072";
+    pier_http_headers h = {0};
+    pier_http_headers_add(&h, "Host", "bucket.s3.amazonaws.com");
+    keyring k = {"AKIDEXAMPLE", "secret", NULL, false, 0, 0};
+    pier_sigv4_verify_options o = {opts, lookup, &k, 0};
+    pier_sigv4_auth a;
+    pier_sigv4_auth_init(&a);
+    pier_sigv4_result r;
+    pier_sigv4_result_init(&r);
+
+    pier_sigv4_request req = {"PUT", NULL, "/k", NULL, &h, PIER_SIGV4_UNSIGNED_PAYLOAD};
+    assert_int_equal(pier_sigv4_presign(&r, &req, &cred, SUITE_DATE, &opts), 0);
+    pier_http_headers_add(&h, "x-amz-content-sha256", hash);
+    pier_sigv4_request v = {"PUT", NULL, "/k", pier_buf_cstr(&r.query), &h, NULL};
+    assert_int_equal(pier_sigv4_verify(&a, &v, SUITE_DATE, &o), 0);
+    assert_string_equal(pier_buf_cstr(&a.payload_hash), PIER_SIGV4_UNSIGNED_PAYLOAD);
+
+    pier_buf q = PIER_BUF_INIT;
+    pier_buf_printf(&q, "X-Amz-Content-Sha256=%s", hash);
+    req.query = pier_buf_cstr(&q);
+    req.payload_hash = hash;
+    assert_int_equal(pier_sigv4_presign(&r, &req, &cred, SUITE_DATE, &opts), 0);
+    v.query = pier_buf_cstr(&r.query);
+    assert_int_equal(pier_sigv4_verify(&a, &v, SUITE_DATE, &o), 0);
+    assert_string_equal(pier_buf_cstr(&a.payload_hash), hash);
+    /* The struct is reused: nothing of the earlier request stays. */
+    pier_http_headers h2 = {0};
+    v.headers = &h2;
+    v.query = "x=1";
+    assert_int_equal(pier_sigv4_verify(&a, &v, SUITE_DATE, &o), PIER_EAUTH);
+    assert_int_equal(a.status, PIER_SIGV4_MISSING);
+    assert_false(a.presigned);
+    assert_int_equal(a.expires, 0);
+    assert_string_equal(a.access_key_id, "");
+    pier_buf_free(&q);
+    pier_sigv4_result_free(&r);
+    pier_sigv4_auth_free(&a);
+    pier_http_headers_free(&h);
+}
+
 /* Path and query canonicalization beyond the suite. */
 static void test_canonical_forms(void **state)
 {
@@ -1256,9 +1304,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_aws_suite),        cmocka_unit_test(test_s3_docs),
         cmocka_unit_test(test_malformed_header), cmocka_unit_test(test_malformed_query),
-        cmocka_unit_test(test_session_token),    cmocka_unit_test(test_canonical_forms),
-        cmocka_unit_test(test_bad_arguments),    cmocka_unit_test(test_status_codes),
-        cmocka_unit_test(test_chunk_frames),     cmocka_unit_test(test_trailer),
+        cmocka_unit_test(test_session_token),    cmocka_unit_test(test_presigned_payload),
+        cmocka_unit_test(test_canonical_forms),  cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_status_codes),     cmocka_unit_test(test_chunk_frames),
+        cmocka_unit_test(test_trailer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
