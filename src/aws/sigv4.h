@@ -209,8 +209,8 @@ int pier_sigv4_parse(pier_sigv4_auth *out, const pier_sigv4_request *req);
  * UNSIGNED-PAYLOAD; else the x-amz-content-sha256 header, which the caller
  * must then check against the body (or verify each chunk with out->chunk).
  * The time is X-Amz-Date (header or parameter); a Date header alone is not
- * accepted. Checks, in order: well formed, scope region/service, time,
- * lookup, session token, signature. */
+ * accepted. Checks, in order: well formed (payload hash included), scope
+ * region/service, time, lookup, session token, signature. */
 int pier_sigv4_verify(pier_sigv4_auth *out, const pier_sigv4_request *req, time_t now,
                       const pier_sigv4_verify_options *opts);
 
