@@ -258,12 +258,22 @@ static int open_mirror(git_repository **out, const char *path)
     }
     int rc = pier_file_mkdirs(path, 0755);
     if (rc < 0)
-        return rc;
+        return pier_error_wrap(rc, "cannot create the git mirror %s", path);
     rc = git_repository_init(out, path, 1);
     if (rc < 0)
         return pier_git_fail(rc, "cannot create the git mirror %s", path);
     PIER_DEBUG("git: created the mirror %s", path);
     return 0;
+}
+
+/* A URL without a scheme and not scp-like (host:path, user@host:path). */
+static bool is_local_path(const char *url)
+{
+    if (strstr(url, "://"))
+        return false;
+    const char *colon = strchr(url, ':');
+    const char *slash = strchr(url, '/');
+    return !colon || (slash && slash < colon);
 }
 
 typedef struct {
@@ -311,6 +321,7 @@ int pier_git_fetch(pier_git_fetch_result *out, const pier_git_fetch_opts *o)
     git_repository *r = NULL;
     git_remote *remote = NULL;
     git_reference *stale = NULL;
+    char *local = NULL;
     int rc = branch_ref(&ref, o->branch);
     if (rc < 0)
         goto done;
@@ -324,7 +335,18 @@ int pier_git_fetch(pier_git_fetch_result *out, const pier_git_fetch_opts *o)
         git_oid_tostr(res.previous, sizeof res.previous, &oid);
     git_error_clear();
 
-    int grc = git_remote_create_anonymous(&remote, r, o->url);
+    /* libgit2 reads a missing local path as an unknown protocol: say what
+     * is wrong instead, and hand it an absolute path. */
+    if (is_local_path(o->url)) {
+        local = realpath(o->url, NULL);
+        if (!local || !pier_file_is_dir(local)) {
+            rc = pier_error_set(PIER_ENOTFOUND,
+                                "cannot fetch branch '%s' from %s: no such repository directory",
+                                o->branch, o->url);
+            goto done;
+        }
+    }
+    int grc = git_remote_create_anonymous(&remote, r, local ? local : o->url);
     if (grc < 0) {
         rc = pier_git_fail(grc, "bad git URL '%s'", o->url);
         goto done;
@@ -380,6 +402,7 @@ int pier_git_fetch(pier_git_fetch_result *out, const pier_git_fetch_opts *o)
         *out = res;
     rc = 0;
 done:
+    free(local);
     git_reference_free(stale);
     git_remote_free(remote);
     git_repository_free(r);
