@@ -41,6 +41,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/error.h"
@@ -846,8 +847,16 @@ static void reap(pier_http_client *c)
     }
 }
 
-/* Drives transfers until none is in flight or *stop turns true. */
-static int drive(pier_http_client *c, const bool *stop)
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Drives transfers until none is in flight, *stop turns true or the
+ * monotonic deadline (ms; negative: none) passes. */
+static int drive(pier_http_client *c, const bool *stop, int64_t deadline)
 {
     int rc = 0;
     if (c->running)
@@ -861,7 +870,15 @@ static int drive(pier_http_client *c, const bool *stop)
             reap(c);
             if (c->in_flight == 0 || (stop && *stop))
                 break;
-            mc = curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+            int wait_ms = 1000;
+            if (deadline >= 0) {
+                int64_t left = deadline - monotonic_ms();
+                if (left <= 0)
+                    break;
+                if (left < wait_ms)
+                    wait_ms = (int)left;
+            }
+            mc = curl_multi_poll(c->multi, NULL, 0, wait_ms, NULL);
         }
         if (mc != CURLM_OK) {
             rc = pier_error_set(PIER_ERR, "libcurl multi handle failed: %s",
@@ -875,7 +892,12 @@ static int drive(pier_http_client *c, const bool *stop)
 
 int pier_http_run(pier_http_client *c)
 {
-    return drive(c, NULL);
+    return drive(c, NULL, -1);
+}
+
+int pier_http_run_for(pier_http_client *c, long max_ms)
+{
+    return drive(c, NULL, monotonic_ms() + (max_ms > 0 ? max_ms : 0));
 }
 
 typedef struct {
@@ -898,7 +920,7 @@ int pier_http_do(pier_http_client *c, pier_http_request *req, pier_http_response
     int rc = pier_http_submit(c, req, resp, do_done, &s);
     if (rc < 0)
         return rc;
-    rc = drive(c, &s.finished);
+    rc = drive(c, &s.finished, -1);
     if (rc < 0 && !s.finished) {
         /* req and resp live on the caller's stack: drop our transfer. */
         for (transfer *t = c->first; t; t = t->next) {

@@ -177,6 +177,10 @@ int pier_http_submit(pier_http_client *c, pier_http_request *req, pier_http_resp
  * multi handle itself failed. pier_http_run and pier_http_do must not be
  * called from a done callback (they return PIER_EINVALID). */
 int pier_http_run(pier_http_client *c);
+/* Like pier_http_run, but returns after about max_ms milliseconds even
+ * when transfers are still in flight (they go on at the next call): for
+ * callers that also keep timers, such as awsreq's retry delays. */
+int pier_http_run_for(pier_http_client *c, long max_ms);
 /* Transfers in flight now. */
 size_t pier_http_in_flight(const pier_http_client *c);
 
