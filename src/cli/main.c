@@ -14,6 +14,24 @@
 #include "cli/commands.h"
 
 static const pier_command commands[] = {
+    {"serve", pier_cmd_serve,
+     "run the embedded S3-compatible store (no pipelines)",
+     "usage: pier serve [--data DIR] [--api-listen HOST:PORT] [--bucket NAME] [--config FILE]\n"
+     "\n"
+     "Serves an S3-compatible API from DIR (default ./.pier-data). The first start\n"
+     "writes an administrator credential to DIR/credentials (profile [pier], mode\n"
+     "0600); point the AWS CLI, boto3, s3cmd or rclone at the printed URL with it:\n"
+     "\n"
+     "  AWS_SHARED_CREDENTIALS_FILE=DIR/credentials AWS_PROFILE=pier \\\n"
+     "    aws --endpoint-url http://127.0.0.1:9000 s3 ls\n"
+     "\n"
+     "options:\n"
+     "  --data DIR               data directory (created when missing)\n"
+     "  --api-listen HOST:PORT   S3 API address (default 127.0.0.1:9000; port 0 = any)\n"
+     "  --bucket NAME            bucket created at start (default site; '' = none)\n"
+     "  --config FILE            stack settings (reserved)\n"
+     "\n"
+     "Stops cleanly on SIGINT or SIGTERM. GET /_pier/health answers 200 with JSON.\n"},
     {"changed", pier_cmd_changed,
      "would this push build? (files under the watched paths changed since a commit)",
      "usage: pier changed --since REV [--to REV] [--repo DIR] [--paths GLOB...]\n"
@@ -78,6 +96,28 @@ static const pier_command commands[] = {
      "  --profile NAME    use this profile of the shared files (as AWS_PROFILE)\n"
      "\n"
      "exit status: 0 credentials found, 1 none found (every provider's reason is\n"
+     "printed), 2 usage error.\n"},
+    {"build", pier_cmd_build, "run a CodeBuild buildspec (version 0.2) here, as CodeBuild would",
+     "usage: pier build [BUILDSPEC] [--src DIR] [--out DIR] [--env NAME=VALUE]...\n"
+     "                  [--secret NAME=ENVVAR]... [--timeout SECONDS] [--cache DIR]\n"
+     "\n"
+     "Runs the buildspec (default SRC/buildspec.yml) in the source directory: the\n"
+     "phases install, pre_build, build and post_build with finally and on-failure,\n"
+     "env variables, cache.paths and artifacts, as AWS CodeBuild runs version 0.2.\n"
+     "Log lines go to stdout, timestamped, with every secret shown as ***.\n"
+     "\n"
+     "options:\n"
+     "  --src DIR              source directory (default .)\n"
+     "  --out DIR              artifact directory (default ./pier-artifacts); emptied\n"
+     "                         first only when inside the current directory\n"
+     "  --env NAME=VALUE       set a variable (overrides the buildspec's)\n"
+     "  --secret NAME=ENVVAR   set NAME from pier's environment variable ENVVAR and\n"
+     "                         mask its value; also answers env/parameter-store and\n"
+     "                         env/secrets-manager entries named NAME\n"
+     "  --timeout SECONDS      stop the build after this long (default 3600)\n"
+     "  --cache DIR            keep cache.paths here between builds\n"
+     "\n"
+     "exit status: 0 the build succeeded, 1 it failed (the phase and command are\n"
      "printed), 2 usage error.\n"},
 };
 

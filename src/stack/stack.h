@@ -1,0 +1,37 @@
+/*
+ * stack: the embedded stack's composition root. It opens the store, makes
+ * (or reuses) the administrator credential, and starts the listeners with
+ * their handlers: today the S3 API (with a health endpoint); the edge, the
+ * CloudFront API and the credentials endpoint are added here too.
+ *
+ * Ownership: a pier_stack owns everything it starts; strings returned are
+ * borrowed from it.
+ */
+#ifndef PIER_STACK_H
+#define PIER_STACK_H
+
+#include "stack/store.h"
+
+typedef struct {
+    const char *data_dir;       /* NULL = "./.pier-data" */
+    const char *api_listen;     /* S3 API HOST:PORT; NULL = "127.0.0.1:9000"; port 0 = any */
+    const char *default_bucket; /* created at start when missing; NULL = "site", "" = none */
+    unsigned threads;           /* server workers; 0 = cores */
+} pier_stack_options;
+
+typedef struct pier_stack pier_stack;
+
+/* Opens DIR, writes DIR/credentials on first start (profile [pier], 0600),
+ * and starts listening. Errors name the directory or address at fault. */
+int pier_stack_start(pier_stack **out, const pier_stack_options *opts);
+/* Stops the listeners and closes the store. Accepts NULL. */
+void pier_stack_free(pier_stack *s);
+
+const char *pier_stack_api_url(const pier_stack *s);
+const char *pier_stack_data_dir(const pier_stack *s);
+/* Absolute path of DIR/credentials. */
+const char *pier_stack_credentials_file(const pier_stack *s);
+const char *pier_stack_access_key_id(const pier_stack *s);
+pier_store *pier_stack_store(pier_stack *s);
+
+#endif
