@@ -3,12 +3,12 @@
  *
  * Operations and their costs:
  * - pier_git_fetch: opens (or git-inits) the bare mirror, then one
- *   anonymous-remote fetch of a single refspec, +refs/heads/B:refs/heads/B,
- *   with prune, no tags, no FETCH_HEAD. The server negotiates from what the
- *   mirror has, so a fetch transfers only the new commits. The remote's ref
- *   advertisement (still readable after the fetch disconnects) tells whether
- *   the branch exists; a missing branch is an error that names it and its
- *   stale mirror ref is removed, so nothing builds an old tip by accident.
+ *   anonymous-remote fetch (no url.insteadOf rewriting) of a single refspec,
+ * +refs/heads/B:refs/heads/B, with prune, no tags, no FETCH_HEAD. The server negotiates from what
+ * the mirror has, so a fetch transfers only the new commits. The remote's ref advertisement (still
+ * readable after the fetch disconnects) tells whether the branch exists; a missing branch is an
+ * error that names it and its stale mirror ref is removed, so nothing builds an old tip by
+ * accident.
  * - pier_git_checkout: git_checkout_tree with a target directory and an
  *   empty in-memory baseline index, so every file of the tree is written
  *   and the repository's index and HEAD are never touched (safe on a bare
@@ -346,7 +346,15 @@ int pier_git_fetch(pier_git_fetch_result *out, const pier_git_fetch_opts *o)
             goto done;
         }
     }
-    int grc = git_remote_create_anonymous(&remote, r, local ? local : o->url);
+    /* Anonymous, and without url.<base>.insteadOf: libgit2 1.5.1 leaks
+     * pcre2 match data on every config entry its insteadOf lookup does not
+     * match (fixed upstream by libgit2 PR 6382), which a long-running
+     * poller would pay on each fetch. pier's URLs are explicit anyway. */
+    git_remote_create_options ro;
+    git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    ro.repository = r;
+    ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    int grc = git_remote_create_with_opts(&remote, local ? local : o->url, &ro);
     if (grc < 0) {
         rc = pier_git_fail(grc, "bad git URL '%s'", o->url);
         goto done;
