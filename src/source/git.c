@@ -10,9 +10,12 @@
  * error that names it and its stale mirror ref is removed, so nothing builds an old tip by
  * accident.
  * - pier_git_checkout: git_checkout_tree with a target directory and an
- *   empty in-memory baseline index, so every file of the tree is written
- *   and the repository's index and HEAD are never touched (safe on a bare
- *   mirror another run reads). Cost: the size of the tree.
+ *   empty in-memory baseline index, so every file of the tree is written,
+ *   on a private repository handle whose index is the target tree held in
+ *   memory (the filters read .gitattributes from it: eol=crlf comes out as
+ *   a clone writes it). Nothing in the mirror is written (no index, HEAD
+ *   untouched), so runs can check out of one mirror at once. Cost: the size
+ *   of the tree. External filter drivers (git-lfs smudge) are not run.
  * - resolve, branch tip, commit info: a few object lookups.
  *
  * Invariants: libgit2 is initialised once per process (pthread_once) and
@@ -24,6 +27,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <git2.h>
+#include <git2/sys/repository.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -446,40 +450,56 @@ static int prepare_empty_dir(const char *dir)
 
 int pier_git_checkout(pier_git_repo *repo, const char *rev, const char *dir)
 {
+    const char *gitdir = git_repository_path(repo->repo);
+    git_repository *own = NULL;
     git_commit *c = NULL;
     git_tree *tree = NULL;
-    git_index *empty = NULL;
+    git_index *empty = NULL, *attrs = NULL;
     int rc = lookup_commit(&c, repo->repo, rev);
     if (rc < 0)
         goto done;
     if ((rc = prepare_empty_dir(dir)) < 0)
         goto done;
-    int grc = git_commit_tree(&tree, c);
+    /* A handle of our own: its index is replaced below, and the caller's
+     * handle must not see that. */
+    int grc = git_repository_open_ext(&own, gitdir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+    if (grc == 0)
+        grc = git_tree_lookup(&tree, own, git_commit_tree_id(c));
     if (grc == 0)
         grc = git_index_new(&empty);
+    /* The filters (.gitattributes eol, ident) read attributes from the
+     * repository's index: make it the target tree, in memory only, so the
+     * files come out as `git clone` writes them. */
+    if (grc == 0)
+        grc = git_index_new(&attrs);
+    if (grc == 0)
+        grc = git_index_read_tree(attrs, tree);
+    if (grc == 0)
+        grc = git_repository_set_index(own, attrs);
     if (grc < 0) {
-        rc = pier_git_fail(grc, "cannot read the tree of %s in %s", rev,
-                           git_repository_path(repo->repo));
+        rc = pier_git_fail(grc, "cannot read the tree of %s in %s", rev, gitdir);
         goto done;
     }
     git_checkout_options co;
     git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
     co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_RECREATE_MISSING |
-                           GIT_CHECKOUT_DONT_UPDATE_INDEX | GIT_CHECKOUT_DONT_WRITE_INDEX;
+                           GIT_CHECKOUT_DONT_UPDATE_INDEX | GIT_CHECKOUT_DONT_WRITE_INDEX |
+                           GIT_CHECKOUT_NO_REFRESH;
     co.target_directory = dir;
     /* An empty baseline: every file of the tree is "new", whatever HEAD is. */
     co.baseline_index = empty;
-    grc = git_checkout_tree(repo->repo, (const git_object *)tree, &co);
+    grc = git_checkout_tree(own, (const git_object *)tree, &co);
     if (grc < 0) {
-        rc = pier_git_fail(grc, "cannot check out %s of %s into %s", rev,
-                           git_repository_path(repo->repo), dir);
+        rc = pier_git_fail(grc, "cannot check out %s of %s into %s", rev, gitdir, dir);
         goto done;
     }
     rc = 0;
 done:
+    git_index_free(attrs);
     git_index_free(empty);
     git_tree_free(tree);
     git_commit_free(c);
+    git_repository_free(own);
     return rc;
 }
 

@@ -8,7 +8,8 @@
  * no FETCH_HEAD, so a fetch costs what the new commits cost. A build gets the
  * tree of one commit written into a fresh directory by pier_git_checkout
  * (plain files, no .git: what CodeBuild hands a build as its source dir),
- * with .gitattributes filters applied as a clone would.
+ * with .gitattributes filters (eol, ident) applied as a clone would; git-lfs
+ * smudge filters are not run, so LFS files stay pointers.
  *
  * Only src/source/ includes git2.h; this header names no libgit2 type except
  * the opaque struct git_repository that changes.c needs.

@@ -244,6 +244,8 @@ static void test_checkout_commit(void **st)
     fx_write(s->up, "run.sh", "#!/bin/sh\necho hi\n");
     assert_int_equal(fx_sh(s->up, "chmod +x run.sh && ln -s index.html link.html"), 0);
     fx_write(s->up, "deep/er/file.txt", "deep\n");
+    fx_write(s->up, ".gitattributes", "*.bat text eol=crlf\n");
+    fx_write(s->up, "build.bat", "echo one\necho two\n");
     fx_commit(s->up, "old", old);
     /* The tip differs: a file removed, one changed, one added. */
     assert_int_equal(fx_sh(s->up, FX_GIT " rm -q deep/er/file.txt"), 0);
@@ -265,6 +267,10 @@ static void test_checkout_commit(void **st)
     free(t);
     t = read_text(dir, "new.txt");
     assert_null(t);
+    /* .gitattributes applies as in a clone: the blob has LF, the file CRLF */
+    t = read_text(dir, "build.bat");
+    assert_string_equal(t, "echo one\r\necho two\r\n");
+    free(t);
     char *p = pier_path_join(dir, "run.sh");
     struct stat sb;
     assert_int_equal(stat(p, &sb), 0);
