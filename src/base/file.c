@@ -85,7 +85,8 @@ static int walk_dir(walk_state *w, const char *rel)
         count++;
     }
     closedir(d);
-    qsort(items, count, sizeof *items, cmp_items);
+    if (count)
+        qsort(items, count, sizeof *items, cmp_items); /* items is NULL for an empty dir */
     for (size_t i = 0; i < count && rc == 0; i++) {
         size_t n = strlen(items[i].name);
         if (items[i].is_dir)
