@@ -453,25 +453,27 @@ static int load_defaults(pier_deploy_rules *r, const pier_yaml_doc *doc, const p
     return 0;
 }
 
+/* Appends n elements of size from src to the array *dst of *count. */
+static void append_array(void **dst, size_t *count, const void *src, size_t n, size_t size)
+{
+    if (n == 0)
+        return;
+    *dst = pier_realloc(*dst, (*count + n) * size);
+    memcpy((char *)*dst + *count * size, src, n * size);
+    *count += n;
+}
+
 /* Moves the rules of src to the end of dst; src is left empty. */
 static void merge(pier_deploy_rules *dst, pier_deploy_rules *src)
 {
-    dst->cache =
-        pier_realloc(dst->cache, (dst->cache_count + src->cache_count + 1) * sizeof *dst->cache);
-    memcpy(dst->cache + dst->cache_count, src->cache, src->cache_count * sizeof *src->cache);
-    dst->cache_count += src->cache_count;
+    append_array((void **)&dst->cache, &dst->cache_count, src->cache, src->cache_count,
+                 sizeof *src->cache);
     src->cache_count = 0;
-    dst->headers = pier_realloc(dst->headers,
-                                (dst->header_count + src->header_count + 1) * sizeof *dst->headers);
-    memcpy(dst->headers + dst->header_count, src->headers,
-           src->header_count * sizeof *src->headers);
-    dst->header_count += src->header_count;
+    append_array((void **)&dst->headers, &dst->header_count, src->headers, src->header_count,
+                 sizeof *src->headers);
     src->header_count = 0;
-    dst->rewrites = pier_realloc(dst->rewrites, (dst->rewrite_count + src->rewrite_count + 1) *
-                                                    sizeof *dst->rewrites);
-    memcpy(dst->rewrites + dst->rewrite_count, src->rewrites,
-           src->rewrite_count * sizeof *src->rewrites);
-    dst->rewrite_count += src->rewrite_count;
+    append_array((void **)&dst->rewrites, &dst->rewrite_count, src->rewrites, src->rewrite_count,
+                 sizeof *src->rewrites);
     src->rewrite_count = 0;
     char **from[] = {&src->default_html, &src->default_hashed, &src->default_other};
     char **to[] = {&dst->default_html, &dst->default_hashed, &dst->default_other};
