@@ -371,6 +371,8 @@ int pier_git_fetch(pier_git_fetch_result *out, const pier_git_fetch_opts *o)
     fo.prune = GIT_FETCH_PRUNE;
     fo.update_fetchhead = 0;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+    /* http.proxy from git config, else the *_proxy environment variables. */
+    fo.proxy_opts.type = GIT_PROXY_AUTO;
     char *specs[] = {spec.ptr};
     git_strarray refspecs = {specs, 1};
     grc = git_remote_fetch(remote, &refspecs, &fo, "pier: fetch");

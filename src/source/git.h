@@ -11,6 +11,11 @@
  * with .gitattributes filters (eol, ident) applied as a clone would; git-lfs
  * smudge filters are not run, so LFS files stay pointers.
  *
+ * Remotes: https (credentials from the options; proxies from git config or
+ * the environment), ssh (a key file or ssh-agent; libgit2 >= 1.5.1 checks
+ * the host key against ~/.ssh/known_hosts), file:// and local paths.
+ * url.<base>.insteadOf rewriting is not applied.
+ *
  * Only src/source/ includes git2.h; this header names no libgit2 type except
  * the opaque struct git_repository that changes.c needs.
  *
