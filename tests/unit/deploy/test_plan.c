@@ -520,6 +520,15 @@ static void run_case(const char *file)
             if (strcmp(b.ptr, want.ptr) != 0)
                 print_error("%s: text:\n%s\nexpected:\n%s\n", name, b.ptr, want.ptr);
             assert_string_equal(b.ptr, want.ptr);
+            /* print_text writes the same to a stream. */
+            char *mem = NULL;
+            size_t mem_len = 0;
+            FILE *f = open_memstream(&mem, &mem_len);
+            assert_non_null(f);
+            pier_deploy_plan_print_text(f, p);
+            assert_int_equal(fclose(f), 0);
+            assert_string_equal(mem, want.ptr);
+            free(mem);
             pier_buf_free(&b);
             pier_buf_free(&want);
         }
