@@ -715,8 +715,9 @@ static int imds_token(fetch_ctx *f, const char *base, bool force, const char **o
     if (rc != 0)
         goto done;
     if (resp.status != 200) {
-        rc = pier_error_set(PIER_EAUTH, "PUT %s answered HTTP %ld%s: no IMDSv2 session token",
-                            pier_buf_cstr(&url), resp.status, status_text(resp.status));
+        rc = pier_error_set(PIER_EAUTH, "PUT %s answered HTTP %ld%s: no IMDSv2 session token%s",
+                            pier_buf_cstr(&url), resp.status, status_text(resp.status),
+                            resp.status == 403 ? " (metadata turned off, or not on EC2?)" : "");
         goto done;
     }
     pier_slice t = pier_slice_trim(pier_buf_slice(&resp.body));
@@ -750,6 +751,18 @@ static int imds_get(fetch_ctx *f, const char *base, const char *url, pier_http_r
             return rc;
     }
     return pier_error_set(PIER_EAUTH, "GET %s: the IMDSv2 session token was refused (401)", url);
+}
+
+/* IAM role names are [A-Za-z0-9+=,.@_-]: anything else is not a role. */
+static bool role_name_ok(pier_slice s)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c && strchr("+=,.@_-", c))))
+            return false;
+    }
+    return true;
 }
 
 static int fetch_imds(fetch_ctx *f, pier_credentials *out)
@@ -795,14 +808,14 @@ static int fetch_imds(fetch_ctx *f, pier_credentials *out)
     const char *nl = memchr(list.ptr, '\n', list.len);
     pier_slice first =
         pier_slice_trim((pier_slice){list.ptr, nl ? (size_t)(nl - list.ptr) : list.len});
-    if (first.len == 0 || memchr(first.ptr, '/', first.len) || memchr(first.ptr, '?', first.len)) {
+    if (first.len == 0 || !role_name_ok(first)) {
         rc = pier_error_set(PIER_ENOTFOUND, "no IAM role is attached to this instance (%s)", root);
         goto done;
     }
     role = pier_slice_dup(first);
     pier_buf_reset(&url);
     pier_buf_printf(&url, "%s/latest/meta-data/iam/security-credentials/", root);
-    pier_uri_encode(&url, role, strlen(role), false);
+    pier_buf_puts(&url, role);
     rc = imds_get(f, root, pier_buf_cstr(&url), &resp);
     if (rc != 0)
         goto done;
