@@ -157,9 +157,11 @@ int pier_webhook_verify(pier_webhook_provider p, const char *secret, pier_webhoo
                         void *ctx, const void *body, size_t len)
 {
     if (p == PIER_WEBHOOK_AUTO) {
-        int rc = pier_webhook_detect(&p, header, ctx);
-        if (rc < 0)
-            return pier_error_set(PIER_EAUTH, "%s", pier_error_last());
+        if (pier_webhook_detect(&p, header, ctx) < 0) {
+            char msg[256]; /* the message moves: set_error writes over it */
+            snprintf(msg, sizeof msg, "%s", pier_error_last());
+            return pier_error_set(PIER_EAUTH, "%s", msg);
+        }
     }
     switch (p) {
     case PIER_WEBHOOK_GITLAB:

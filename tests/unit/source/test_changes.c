@@ -582,20 +582,25 @@ static void test_timing_5000_commits(void **st)
            gen, push, c->reason);
     pier_changes_free(c);
 
-    /* The whole history since the first commit, counting capped at 1000. */
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    assert_int_equal(pier_changes_detect(&c, g, "main~4999", "main", &o), 0);
-    double whole = ms_since(&t0);
-    assert_int_equal(c->decision, PIER_CHANGES_SKIP);
-    printf("timing: since the first of 5000 commits (count capped at 1000): %.2f ms (%s)\n", whole,
-           c->reason);
-    pier_changes_free(c);
-
+    /* The whole history since the first commit: the diff alone, then with
+     * the commit count (capped at 1000). */
     o.max_commits = 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(pier_changes_detect(&c, g, "main~4999", "main", &o), 0);
     double nocount = ms_since(&t0);
-    printf("timing: same, without counting commits: %.2f ms\n", nocount);
+    assert_int_equal(c->decision, PIER_CHANGES_SKIP);
+    assert_int_equal(c->files_changed, 1000);
+    printf("timing: since the first of 5000 commits, 1000 files changed, no commit count: "
+           "%.2f ms\n",
+           nocount);
+    pier_changes_free(c);
+
+    o.max_commits = 1000;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(pier_changes_detect(&c, g, "main~4999", "main", &o), 0);
+    double whole = ms_since(&t0);
+    assert_true(c->commits_capped);
+    printf("timing: same, counting commits (capped at 1000): %.2f ms (%s)\n", whole, c->reason);
     pier_changes_free(c);
 
     pier_git_close(g);
