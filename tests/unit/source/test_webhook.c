@@ -235,6 +235,10 @@ static void test_receive_github_push(void **st)
     assert_int_equal(pier_webhook_receive(&e, PIER_WEBHOOK_AUTO, SECRET, lookup, none, GITHUB_PUSH,
                                           strlen(GITHUB_PUSH)),
                      PIER_EINVALID);
+    assert_int_equal(pier_webhook_verify(PIER_WEBHOOK_AUTO, SECRET, lookup, none, GITHUB_PUSH,
+                                         strlen(GITHUB_PUSH)),
+                     PIER_EAUTH);
+    assert_non_null(strstr(pier_error_last(), "not a webhook"));
 }
 
 /* Authentication runs before parsing: a bad body with a bad signature is
