@@ -17,8 +17,14 @@ SERVE_PID=
 stop_serve() {
     if [ -n "$SERVE_PID" ]; then
         kill "$SERVE_PID" 2>/dev/null || true
-        wait "$SERVE_PID" 2>/dev/null || true
+        local src=0
+        wait "$SERVE_PID" 2>/dev/null || src=$?
         SERVE_PID=
+        if [ "$src" -ne 0 ]; then
+            echo "FAIL - pier serve exited with $src after SIGTERM" >&2
+            tail -40 "$TMP/serve.err" >&2
+            FAILED=$((FAILED + 1))
+        fi
     fi
 }
 cleanup() {
@@ -59,6 +65,7 @@ check() { # check "description" command...
     if "$@"; then ok "$what"; else fail "$what"; fi
 }
 finish() {
+    stop_serve
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
 }
