@@ -34,6 +34,7 @@ void pier_cli_print_usage(FILE *f, const char *cmd);
 
 #define PIER_COMMAND_DECL(name) int pier_cmd_##name(int argc, char **argv);
 PIER_COMMAND_DECL(credentials)
+PIER_COMMAND_DECL(build)
 PIER_COMMAND_DECL(serve)
 PIER_COMMAND_DECL(changed)
 

@@ -97,6 +97,28 @@ static const pier_command commands[] = {
      "\n"
      "exit status: 0 credentials found, 1 none found (every provider's reason is\n"
      "printed), 2 usage error.\n"},
+    {"build", pier_cmd_build, "run a CodeBuild buildspec (version 0.2) here, as CodeBuild would",
+     "usage: pier build [BUILDSPEC] [--src DIR] [--out DIR] [--env NAME=VALUE]...\n"
+     "                  [--secret NAME=ENVVAR]... [--timeout SECONDS] [--cache DIR]\n"
+     "\n"
+     "Runs the buildspec (default SRC/buildspec.yml) in the source directory: the\n"
+     "phases install, pre_build, build and post_build with finally and on-failure,\n"
+     "env variables, cache.paths and artifacts, as AWS CodeBuild runs version 0.2.\n"
+     "Log lines go to stdout, timestamped, with every secret shown as ***.\n"
+     "\n"
+     "options:\n"
+     "  --src DIR              source directory (default .)\n"
+     "  --out DIR              artifact directory (default ./pier-artifacts); emptied\n"
+     "                         first only when inside the current directory\n"
+     "  --env NAME=VALUE       set a variable (overrides the buildspec's)\n"
+     "  --secret NAME=ENVVAR   set NAME from pier's environment variable ENVVAR and\n"
+     "                         mask its value; also answers env/parameter-store and\n"
+     "                         env/secrets-manager entries named NAME\n"
+     "  --timeout SECONDS      stop the build after this long (default 3600)\n"
+     "  --cache DIR            keep cache.paths here between builds\n"
+     "\n"
+     "exit status: 0 the build succeeded, 1 it failed (the phase and command are\n"
+     "printed), 2 usage error.\n"},
 };
 
 static const size_t command_count = sizeof commands / sizeof *commands;
