@@ -534,6 +534,12 @@ static int create_bucket_finish(s3req *r)
                           "already own it.");
     if (rc)
         return send_store_error(r, rc);
+    if (pier_str_ieq(pier_server_req_header(r->req, "x-amz-acl")
+                         ? pier_server_req_header(r->req, "x-amz-acl")
+                         : "",
+                     "public-read") &&
+        (rc = pier_store_bucket_set_public(r->api->store, r->bucket, true)) != 0)
+        return send_store_error(r, rc);
     char loc[80];
     snprintf(loc, sizeof loc, "/%s", r->bucket);
     pier_server_resp_header(r->req, "Location", loc);
@@ -580,11 +586,25 @@ static int bucket_location(s3req *r)
     return rc;
 }
 
+/* The canned ACL named by x-amz-acl: 1 public-read, 0 private (or none),
+ * -1 another (answered NotImplemented). */
+static int canned_acl(s3req *r)
+{
+    const char *acl = pier_server_req_header(r->req, "x-amz-acl");
+    if (!acl || strcmp(acl, "private") == 0)
+        return 0;
+    if (strcmp(acl, "public-read") == 0)
+        return 1;
+    send_error(r, "NotImplemented", "x-amz-acl %s is not supported (private or public-read)", acl);
+    return -1;
+}
+
 static int bucket_acl(s3req *r)
 {
     if (allow(r, "s3:GetBucketAcl", r->bucket, ""))
         return 0;
-    int rc = pier_store_bucket_head(r->api->store, r->bucket, NULL);
+    pier_store_bucket info;
+    int rc = pier_store_bucket_head(r->api->store, r->bucket, &info);
     if (rc)
         return send_store_error(r, rc);
     pier_buf b = PIER_BUF_INIT;
@@ -594,10 +614,33 @@ static int bucket_acl(s3req *r)
                                "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
                                "xsi:type=\"CanonicalUser\"><ID>pier</ID><DisplayName>pier"
                                "</DisplayName></Grantee><Permission>FULL_CONTROL</Permission>"
-                               "</Grant></AccessControlList></AccessControlPolicy>\n");
+                               "</Grant>");
+    if (info.public_read)
+        pier_buf_puts(&b, "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+                          "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AllUsers"
+                          "</URI></Grantee><Permission>READ</Permission></Grant>");
+    pier_buf_puts(&b, "</AccessControlList></AccessControlPolicy>\n");
     rc = send_xml(r, 200, &b);
     pier_buf_free(&b);
     return rc;
+}
+
+/* PutBucketAcl with a canned ACL header: public-read lets anyone GET and
+ * HEAD the bucket's objects; private takes that back. */
+static int put_bucket_acl(s3req *r)
+{
+    if (allow(r, "s3:PutBucketAcl", r->bucket, ""))
+        return 0;
+    if (!pier_server_req_header(r->req, "x-amz-acl"))
+        return send_error(r, "NotImplemented",
+                          "only canned ACLs in x-amz-acl (private, public-read) are supported");
+    int pub = canned_acl(r);
+    if (pub < 0)
+        return 0;
+    int rc = pier_store_bucket_set_public(r->api->store, r->bucket, pub == 1);
+    if (rc)
+        return send_store_error(r, rc);
+    return send_empty(r, 200);
 }
 
 static int parse_max(s3req *r, const char *name, size_t def, size_t *out)
@@ -811,6 +854,22 @@ static bool is_checksum_header(const char *name)
     return strncasecmp(name, "x-amz-checksum-", 15) == 0;
 }
 
+/* A stored (lower-case) header name as HTTP writes it: "Content-Type";
+ * x-amz-* names stay lower-case, as S3 sends them. Arena memory. */
+static const char *header_case(s3req *r, const char *name)
+{
+    if (strncmp(name, "x-amz-", 6) == 0)
+        return name;
+    char *out = pier_server_req_strndup(r->req, name, strlen(name));
+    bool up = true;
+    for (char *p = out; *p; p++) {
+        if (up)
+            *p = (char)toupper((unsigned char)*p);
+        up = *p == '-';
+    }
+    return out;
+}
+
 /* Object headers for GET/HEAD: stored metadata, ETag, dates, overrides. */
 static void object_headers(s3req *r, const pier_store_meta *m, bool full)
 {
@@ -838,7 +897,7 @@ static void object_headers(s3req *r, const pier_store_meta *m, bool full)
             continue;
         if (pier_str_ieq(name, "content-type"))
             have_type = true;
-        pier_server_resp_header(r->req, name, m->headers[i].value);
+        pier_server_resp_header(r->req, header_case(r, name), m->headers[i].value);
     }
     for (size_t j = 0; j < sizeof overrides / sizeof *overrides; j++) {
         const char *v = qget(r, overrides[j].param);
@@ -1767,9 +1826,11 @@ static int dispatch_bucket(s3req *r)
     if (strcmp(m, "HEAD") == 0)
         return head_bucket(r);
     if (strcmp(m, "PUT") == 0) {
+        if (qget(r, "acl"))
+            return put_bucket_acl(r);
         if (r->qn > 0)
             return not_implemented(r);
-        if (allow(r, "s3:CreateBucket", r->bucket, ""))
+        if (allow(r, "s3:CreateBucket", r->bucket, "") || canned_acl(r) < 0)
             return 0;
         if (!pier_store_bucket_name_ok(r->bucket))
             return send_error(r, "InvalidBucketName", "The specified bucket is not valid.");

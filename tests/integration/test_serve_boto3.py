@@ -388,6 +388,29 @@ class Auth(unittest.TestCase):
             status, _, data = send(method, path, {}, b"data" if method == "PUT" else b"")
             self.assertEqual((status, error_code(data)), (403, "AccessDenied"), path)
 
+    def test_public_read_bucket(self):
+        s3 = client()
+        s3.create_bucket(Bucket="public-site", ACL="public-read")
+        s3.put_object(Bucket="public-site", Key="index.html", Body=b"<p>hi</p>",
+                      ContentType="text/html")
+        grants = s3.get_bucket_acl(Bucket="public-site")["Grants"]
+        self.assertIn("http://acs.amazonaws.com/groups/global/AllUsers",
+                      [g["Grantee"].get("URI") for g in grants])
+        status, headers, data = send("GET", "/public-site/index.html", {})
+        self.assertEqual((status, data, headers["Content-Type"]), (200, b"<p>hi</p>", "text/html"))
+        self.assertEqual(send("HEAD", "/public-site/index.html", {})[0], 200)
+        # reads only: no listing, no writes, no deletes
+        for method, path in (("GET", "/public-site"), ("PUT", "/public-site/x"),
+                             ("DELETE", "/public-site/index.html")):
+            status, _, data = send(method, path, {}, b"x" if method == "PUT" else b"")
+            self.assertEqual((status, error_code(data)), (403, "AccessDenied"), path)
+        s3.put_bucket_acl(Bucket="public-site", ACL="private")
+        status, _, data = send("GET", "/public-site/index.html", {})
+        self.assertEqual((status, error_code(data)), (403, "AccessDenied"))
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            s3.put_bucket_acl(Bucket="public-site", ACL="authenticated-read")
+        self.assertEqual(e.exception.response["Error"]["Code"], "NotImplemented")
+
     def test_hand_signed_request_works(self):
         h = {"host": SRV["host"]}
         sign("GET", "/", [], h, sha256hex(b""))
@@ -501,4 +524,4 @@ class AwsChunked(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    unittest.main(verbosity=2, warnings="ignore")
