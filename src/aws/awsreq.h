@@ -150,6 +150,8 @@ struct pier_awsreq_call {
     size_t response_max;               /* cap of an in-memory body (0: 16 MiB) */
     long timeout_ms;                   /* per attempt; 0: none (low-speed limit only) */
     bool no_body;                      /* HEAD-like: no response body */
+    bool error_in_2xx;                 /* a 2xx body may be an <Error> document
+                                          (S3 CompleteMultipartUpload): check it */
 
     /* outcome (valid in the done callback and after pier_awsreq_do) */
     pier_http_response resp; /* the last attempt's response (status, headers,
@@ -184,6 +186,10 @@ int pier_awsreq_submit(pier_awsreq_client *c, pier_awsreq_call *call, pier_awsre
  * none is in flight or waiting to retry. 0, or negative when the HTTP
  * client itself failed. Not from a done callback. */
 int pier_awsreq_run(pier_awsreq_client *c);
+/* Drives like pier_awsreq_run but returns as soon as *stop turns true (a
+ * flag a done callback sets): the synchronous forms of composite
+ * operations use it. */
+int pier_awsreq_run_until(pier_awsreq_client *c, const bool *stop);
 /* Calls in flight or waiting for a retry. */
 size_t pier_awsreq_pending(const pier_awsreq_client *c);
 

@@ -149,6 +149,8 @@ typedef struct {
     const char *version_id;                      /* put, upload: x-amz-version-id, or NULL */
     const pier_s3_head *head;                    /* head: the object's metadata */
     const struct pier_s3_delete_result *deleted; /* delete batch: per-key outcome */
+    const char *upload_id;                       /* multipart create: the UploadId */
+    uint32_t part;                               /* upload part: its number */
 } pier_s3_result;
 
 /* rc 0 or negative (message set: pier_error_last()). */
