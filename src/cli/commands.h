@@ -37,5 +37,7 @@ PIER_COMMAND_DECL(credentials)
 PIER_COMMAND_DECL(build)
 PIER_COMMAND_DECL(serve)
 PIER_COMMAND_DECL(changed)
+PIER_COMMAND_DECL(deploy)
+PIER_COMMAND_DECL(invalidate)
 
 #endif
