@@ -205,7 +205,7 @@ static const char *current_user(char *buf, size_t size)
  * users); naming that user is accepted. */
 static int parse_run_as(parser *p, const pier_yaml_node *n)
 {
-    const char *user;
+    const char *user = NULL;
     int rc = get_string(p, n, "run-as", &user);
     if (rc)
         return rc;
@@ -221,7 +221,7 @@ static int parse_run_as(parser *p, const pier_yaml_node *n)
 
 static int parse_shell(parser *p, const pier_yaml_node *n)
 {
-    const char *sh;
+    const char *sh = NULL;
     int rc = get_string(p, n, "env/shell", &sh);
     if (rc)
         return rc;
@@ -299,7 +299,7 @@ static int parse_env(parser *p, const pier_yaml_node *env)
 
 static int parse_on_failure(parser *p, const pier_yaml_node *n, pier_on_failure *out)
 {
-    const char *v;
+    const char *v = NULL;
     int rc = get_string(p, n, "on-failure", &v);
     if (rc)
         return rc;
@@ -520,7 +520,7 @@ static int parse_cache(parser *p, const pier_yaml_node *n)
         (rc = parse_strings(p, v, "cache/fallback-keys", &c->fallback_keys, &c->fallback_count)))
         return rc;
     if ((v = pier_yaml_get(n, "action"))) {
-        const char *a;
+        const char *a = NULL;
         if ((rc = get_string(p, v, "cache/action", &a)))
             return rc;
         if (strcmp(a, "restore") == 0)

@@ -717,7 +717,7 @@ static int run_text(pier_runner *r, const char *text, int *code)
     if (rc)
         return rc;
     unlink(r->state);
-    pid_t pid;
+    pid_t pid = -1;
     if ((rc = spawn(r, &pid)))
         return rc;
     *code = wait_child(r, pid);
