@@ -43,6 +43,7 @@
 #include "base/str.h"
 #include "net/http.h"
 #include "stack/s3chunked.h"
+#include "stack/s3sigv2.h"
 
 #define XML_BODY_MAX ((size_t)4 << 20)
 #define S3_NS        "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -84,6 +85,7 @@ struct s3req {
     qparam *q;                            /* query parameters */
     size_t qn;                            /* their count */
     bool anonymous;                       /* no SigV4 at all */
+    bool vhost;                           /* bucket from the Host header */
     bool auth_ready;                      /* auth holds a verified request */
     pier_sigv4_auth auth;                 /* the verification */
     pier_s3api_authorize_fn authorize;    /* the credential's scope check */
@@ -365,6 +367,7 @@ static int target(s3req *r)
     char *vb = host_bucket(r);
     if (vb) {
         r->bucket = vb;
+        r->vhost = true;
     } else {
         const char *slash = memchr(p, '/', (size_t)(end - p));
         const char *bend = slash ? slash : end;
@@ -393,6 +396,125 @@ static int lookup_wrap(void *ctx, const char *access_key_id, pier_sigv4_secret *
     return r->api->lookup(r->api->lookup_ctx, access_key_id, out, &r->authorize, &r->authorize_ctx);
 }
 
+/* Signature Version 2 (Authorization "AWS id:sig", or a presigned URL with
+ * AWSAccessKeyId, Signature and Expires): legacy clients. Same contract as
+ * authenticate(). */
+static int authenticate_v2(s3req *r, const pier_http_headers *headers)
+{
+    const char *auth = pier_server_req_header(r->req, "Authorization");
+    bool presigned = !auth || strncmp(auth, "AWS ", 4) != 0;
+    char akid[PIER_SIGV4_KEY_ID_MAX + 1] = "";
+    const char *sig = NULL, *expires = NULL;
+    if (presigned) {
+        snprintf(akid, sizeof akid, "%s", qget(r, "AWSAccessKeyId"));
+        sig = qget(r, "Signature");
+        expires = qget(r, "Expires");
+    } else {
+        const char *colon = strrchr(auth + 4, ':');
+        if (colon && (size_t)(colon - auth - 4) < sizeof akid) {
+            snprintf(akid, sizeof akid, "%.*s", (int)(colon - auth - 4), auth + 4);
+            sig = colon + 1;
+        }
+    }
+    if (!akid[0] || !sig || (presigned && !expires)) {
+        send_error(r, presigned ? "AuthorizationQueryParametersError" : "InvalidArgument",
+                   "Signature Version 2 authorization is incomplete");
+        return -1;
+    }
+    time_t now = time(NULL), t = 0;
+    const char *date_line = "";
+    if (presigned) {
+        uint64_t e = 0;
+        if (pier_parse_u64(expires, &e) != 0 || (time_t)e < now) {
+            send_error(r, "AccessDenied", "Request has expired");
+            return -1;
+        }
+        date_line = expires;
+    } else {
+        const char *amz_date = pier_server_req_header(r->req, "x-amz-date");
+        const char *date = pier_server_req_header(r->req, "Date");
+        if (!amz_date)
+            date_line = date ? date : "";
+        const char *when = amz_date ? amz_date : date;
+        if (!when || pier_time_parse(when, &t) != 0) {
+            send_error(r, "AccessDenied",
+                       "AWS authentication requires a valid Date or "
+                       "x-amz-date header");
+            return -1;
+        }
+        if (t < now - PIER_SIGV4_MAX_SKEW || t > now + PIER_SIGV4_MAX_SKEW) {
+            char nowbuf[32];
+            pier_time_iso8601(nowbuf, sizeof nowbuf, now);
+            send_error(r, "RequestTimeTooSkewed",
+                       "The difference between the request time and the server's time (%s) "
+                       "is too large.",
+                       nowbuf);
+            return -1;
+        }
+    }
+    pier_sigv4_secret sec;
+    pier_buf_init(&sec.secret, 4096);
+    pier_buf_init(&sec.session_token, 16384);
+    sec.expired = false;
+    int rc = r->api->lookup(r->api->lookup_ctx, akid, &sec, &r->authorize, &r->authorize_ctx);
+    int out = -1;
+    pier_buf sts = PIER_BUF_INIT, resource = PIER_BUF_INIT;
+    if (rc == PIER_ENOTFOUND) {
+        send_error(r, "InvalidAccessKeyId",
+                   "The AWS Access Key Id you provided does not exist in our records.");
+        goto done;
+    }
+    if (rc) {
+        send_error(r, "InternalError", "%s", pier_error_last());
+        goto done;
+    }
+    if (sec.expired) {
+        send_error(r, "ExpiredToken", "The provided token has expired.");
+        goto done;
+    }
+    if (sec.session_token.len) {
+        const char *tok = pier_server_req_header(r->req, "x-amz-security-token");
+        if (!tok)
+            tok = qget(r, "x-amz-security-token");
+        if (!tok || !pier_ct_streq(tok, pier_buf_cstr(&sec.session_token))) {
+            send_error(r, "InvalidToken", "The provided token is malformed or otherwise invalid.");
+            goto done;
+        }
+    }
+    if (r->vhost)
+        pier_buf_printf(&resource, "/%s", r->bucket);
+    pier_slice path = pier_server_req_raw_path(r->req);
+    pier_slice query = pier_server_req_raw_query(r->req);
+    pier_buf_put_slice(&resource, path);
+    char *q = pier_server_req_strndup(r->req, query.ptr, query.len);
+    pier_s3sigv2_string_to_sign(&sts, r->method, pier_buf_cstr(&resource), q, headers, date_line);
+    char want[32];
+    pier_s3sigv2_sign(want, pier_buf_cstr(&sec.secret), pier_buf_cstr(&sts), sts.len);
+    if (!pier_ct_streq(want, sig) && r->key_len == 0 && resource.len &&
+        resource.ptr[resource.len - 1] != '/') {
+        /* a bucket-level resource is signed as "/bucket" or "/bucket/"
+         * depending on the client */
+        pier_buf_putc(&resource, '/');
+        pier_buf_reset(&sts);
+        pier_s3sigv2_string_to_sign(&sts, r->method, pier_buf_cstr(&resource), q, headers,
+                                    date_line);
+        pier_s3sigv2_sign(want, pier_buf_cstr(&sec.secret), pier_buf_cstr(&sts), sts.len);
+    }
+    if (!pier_ct_streq(want, sig)) {
+        send_error(r, "SignatureDoesNotMatch",
+                   "The request signature we calculated does not match the signature you "
+                   "provided. Check your key and signing method.");
+        goto done;
+    }
+    out = 0;
+done:
+    pier_buf_free(&sec.secret);
+    pier_buf_free(&sec.session_token);
+    pier_buf_free(&sts);
+    pier_buf_free(&resource);
+    return out;
+}
+
 /* The one authentication step: SigV4 over the request as received. 0 when
  * the request may go on (signed and valid, or anonymous: r->anonymous);
  * otherwise the error is answered and -1 returned. */
@@ -408,6 +530,13 @@ static int authenticate(s3req *r)
     pier_slice query = pier_server_req_raw_query(r->req);
     char *path_s = pier_server_req_strndup(r->req, path.ptr, path.len);
     char *query_s = pier_server_req_strndup(r->req, query.ptr, query.len);
+    const char *authz = pier_server_req_header(r->req, "Authorization");
+    if ((authz && strncmp(authz, "AWS ", 4) == 0) ||
+        (!authz && qget(r, "AWSAccessKeyId") && qget(r, "Signature"))) {
+        int rc = authenticate_v2(r, &headers);
+        pier_http_headers_free(&headers);
+        return rc;
+    }
     pier_sigv4_request sreq = {
         .method = r->method,
         .host = pier_server_req_header(r->req, "Host"),

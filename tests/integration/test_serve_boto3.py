@@ -375,6 +375,38 @@ class Auth(unittest.TestCase):
         with self.assertRaises(botocore.exceptions.ClientError):
             client().head_object(Bucket="site", Key="nope")
 
+    def test_signature_v2(self):
+        """Legacy clients: SigV2 headers (signature_version "s3") and SigV2
+        presigned URLs (botocore's default for presigning before 1.36)."""
+        v2 = boto3.client("s3", endpoint_url=SRV["url"], region_name="us-east-1",
+                          aws_access_key_id=SRV["akid"], aws_secret_access_key=SRV["secret"],
+                          config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+        v2.put_object(Bucket="site", Key="v2/a b+c.txt", Body=b"sigv2", ContentType="text/x")
+        self.assertEqual(v2.get_object(Bucket="site", Key="v2/a b+c.txt")["Body"].read(), b"sigv2")
+        keys = [c["Key"] for c in v2.list_objects(Bucket="site", Prefix="v2/")["Contents"]]
+        self.assertEqual(keys, ["v2/a b+c.txt"])
+        url = v2.generate_presigned_url("get_object", Params={"Bucket": "site",
+                                                              "Key": "v2/a b+c.txt"})
+        self.assertIn("AWSAccessKeyId=", url)
+        with urllib.request.urlopen(url) as r:
+            self.assertEqual(r.read(), b"sigv2")
+        url = v2.generate_presigned_url("put_object", Params={"Bucket": "site", "Key": "v2/put"})
+        # SigV2 signs Content-Type: send none (urllib would add a form type)
+        req = urllib.request.Request(url, data=b"p", method="PUT", headers={"Content-Type": ""})
+        with urllib.request.urlopen(req) as r:
+            self.assertEqual(r.status, 200)
+        expired = v2.generate_presigned_url("get_object", Params={"Bucket": "site",
+                                                                  "Key": "v2/put"}, ExpiresIn=-5)
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(expired)
+        self.assertEqual(error_code(e.exception.read()), "AccessDenied")
+        bad = boto3.client("s3", endpoint_url=SRV["url"], region_name="us-east-1",
+                           aws_access_key_id=SRV["akid"], aws_secret_access_key="y" * 40,
+                           config=Config(signature_version="s3", retries={"max_attempts": 1}))
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            bad.list_buckets()
+        self.assertEqual(e.exception.response["Error"]["Code"], "SignatureDoesNotMatch")
+
     def test_unknown_key(self):
         c = boto3.client("s3", endpoint_url=SRV["url"], region_name="us-east-1",
                          aws_access_key_id="AKIDUNKNOWN", aws_secret_access_key="s" * 40)

@@ -46,6 +46,13 @@ check "s3cmd del" s3c -q del s3://s3cmd-bkt/site/css/site.css
 n=$(s3c ls -r s3://s3cmd-bkt/site/ | wc -l)
 check "s3cmd del removed one (got $n)" test "$n" -eq 6
 
+# s3cmd with the legacy signature (Signature Version 2)
+sed 's/^signature_v2 = False/signature_v2 = True/' "$TMP/s3cfg" >"$TMP/s3cfg-v2"
+check "s3cmd (sigv2) put" s3cmd -c "$TMP/s3cfg-v2" --no-progress -q put "$src/index.html" s3://s3cmd-bkt/v2/index.html
+check "s3cmd (sigv2) get" s3cmd -c "$TMP/s3cfg-v2" --no-progress -q get s3://s3cmd-bkt/v2/index.html "$TMP/v2.html"
+check "s3cmd (sigv2) round trip" cmp "$src/index.html" "$TMP/v2.html"
+check "s3cmd (sigv2) ls" bash -c "s3cmd -c '$TMP/s3cfg-v2' ls s3://s3cmd-bkt/v2/ | grep -q index.html"
+
 # ---- rclone ----
 export RCLONE_CONFIG_PIER_TYPE=s3 RCLONE_CONFIG_PIER_PROVIDER=Other
 export RCLONE_CONFIG_PIER_ACCESS_KEY_ID=$akid RCLONE_CONFIG_PIER_SECRET_ACCESS_KEY=$secret
