@@ -989,7 +989,12 @@ static int install_object(pier_store *s, const char *bucket_name, const char *tm
     }
     path = object_path(b, meta->key, meta->key_len);
     shard = pier_strndup(path, strrchr(path, '/') - path);
-    if (mkdir(shard, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(shard, 0755) == 0) {
+        /* a new shard: its entry in objects/ must be durable too */
+        char *objects = pier_strndup(shard, strrchr(shard, '/') - shard);
+        fsync_dir(objects);
+        free(objects);
+    } else if (errno != EEXIST) {
         rc = pier_error_set_errno(PIER_EIO, "mkdir %s", shard);
         goto done;
     }
