@@ -344,6 +344,9 @@ static char *host_bucket(s3req *r)
     const char *colon = strrchr(host, ':');
     if (colon)
         n = (size_t)(colon - host);
+    for (size_t i = 0; i < r->api->domain_count; i++) /* the service host itself */
+        if (strlen(r->api->domains[i]) == n && strncasecmp(host, r->api->domains[i], n) == 0)
+            return NULL;
     for (size_t i = 0; i < r->api->domain_count; i++) {
         const char *d = r->api->domains[i];
         size_t dl = strlen(d);

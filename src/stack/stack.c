@@ -124,8 +124,10 @@ static int health_on_req(pier_handler *self, pier_server_req *req)
 {
     pier_slice path = pier_server_req_raw_path(req);
     const char *m = pier_server_req_method(req);
-    if (!pier_slice_eq_cstr(path, "/_pier/health") || (strcmp(m, "GET") && strcmp(m, "HEAD")))
+    if (!pier_slice_eq_cstr(path, "/_pier/health"))
         return pier_server_respond_mem(req, 404, "{\"error\":\"not found\"}\n", 22);
+    if (strcmp(m, "GET") && strcmp(m, "HEAD"))
+        return pier_server_respond_mem(req, 405, "{\"error\":\"method not allowed\"}\n", 31);
     char body[128];
     int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"version\":\"%s\"}\n", PIER_VERSION);
     pier_server_resp_header(req, "Content-Type", "application/json");
@@ -177,7 +179,7 @@ int pier_stack_start(pier_stack **out, const pier_stack_options *o)
     };
     if ((rc = pier_server_new(&s->api, &so)))
         goto done;
-    pier_server_match health = {.path_prefix = "/_pier/"};
+    pier_server_match health = {.path_prefix = "/_pier/health"};
     pier_server_add(s->api, &health, health_new());
     pier_s3api_options ao = {
         .store = s->store,

@@ -490,6 +490,11 @@ class Auth(unittest.TestCase):
         self.assertEqual(status, 200, data)
         self.assertEqual(client().get_object(Bucket="site", Key="v/key.txt")["Body"].read(),
                          b"vhost")
+        # the service host itself is path-style
+        h = {"host": "s3.localhost:" + port}
+        sign("GET", "/site/v/key.txt", [], h, sha256hex(b""))
+        status, _, data = send("GET", "/site/v/key.txt", h)
+        self.assertEqual((status, data), (200, b"vhost"))
         h = {"host": "site.s3.localhost:" + port}
         sign("GET", "/", [("list-type", "2"), ("prefix", "v/")], h, sha256hex(b""))
         status, _, data = send("GET", "/", h, query=[("list-type", "2"), ("prefix", "v/")])
