@@ -182,6 +182,32 @@ static const pier_command commands[] = {
      "  --json                    print the invalidation as JSON\n"
      "\n"
      "exit status: 0 done, 1 failed, 2 usage error.\n"},
+    {"up", pier_cmd_up, "run the embedded stack and every pipeline of DIR/pier.yml",
+     "usage: pier up [DIR] [--data DIR] [--api-listen HOST:PORT] [--edge-listen HOST:PORT]\n"
+     "               [--no-poll]\n"
+     "\n"
+     "Starts the embedded stack (S3 API on --api-listen, default 127.0.0.1:9000) and\n"
+     "every pipeline of DIR/pier.yml (default .): each watches its branch (polling\n"
+     "and/or webhook), builds when a watched path changed since the last deployed\n"
+     "commit, deploys to its bucket and invalidates. Runs are recorded in\n"
+     "DIR/.pier/state.db (see pier status, pier logs). Stops on SIGINT or SIGTERM.\n"
+     "docs/pipelines.md documents pier.yml.\n"},
+    {"run", pier_cmd_run, "start a run of a pipeline now",
+     "usage: pier run PIPELINE [--dir DIR] [--wait] [--commit SHA] [--trigger manual|retry|redeploy]\n"
+     "\n"
+     "Queues a run on the `pier up` running in DIR (default .); with no pier up\n"
+     "running, brings the stack up, runs the pipeline once and stops (it waits).\n"
+     "--wait waits for the run to end; exit status 1 when it failed.\n"},
+    {"status", pier_cmd_status, "latest runs of the pipelines, with their stages",
+     "usage: pier status [PIPELINE] [--dir DIR] [--json] [--limit N]\n"
+     "\n"
+     "Reads DIR/.pier/state.db (read-only) and prints each pipeline's last deployed\n"
+     "commit and its latest runs (default 10) with the state of each stage.\n"},
+    {"logs", pier_cmd_logs, "print a run's log",
+     "usage: pier logs RUN [--dir DIR] [--follow]\n"
+     "\n"
+     "Prints the log of run RUN (its id, or PIPELINE:ID). --follow keeps printing\n"
+     "until the run ends.\n"},
 };
 
 static const size_t command_count = sizeof commands / sizeof *commands;

@@ -126,8 +126,8 @@ static int globs(parser *p, const pier_yaml_node *map, const char *key, const ch
         return PIER_EINVALID;
     for (size_t i = 0; i < *count; i++) {
         if (pier_glob_validate((*out)[i]) != 0)
-            return pier_yaml_error(p->doc, n->kind == PIER_YAML_SEQ ? n->items[i] : n,
-                                   "%s: %s", key, pier_error_last());
+            return pier_yaml_error(p->doc, n->kind == PIER_YAML_SEQ ? n->items[i] : n, "%s: %s",
+                                   key, pier_error_last());
     }
     return 0;
 }
@@ -159,8 +159,7 @@ static int parse_source(parser *p, pier_pipeconf_pipeline *pl, const pier_yaml_n
     if (get_duration(p, t, "poll", &ms) != 0)
         return PIER_EINVALID;
     if (ms > 0 && ms < 100)
-        return pier_yaml_error(p->doc, pier_yaml_get(t, "poll"),
-                               "trigger.poll: at least 100ms");
+        return pier_yaml_error(p->doc, pier_yaml_get(t, "poll"), "trigger.poll: at least 100ms");
     pl->poll_ms = (unsigned)(ms > 86400000ULL ? 86400000ULL : ms);
     const pier_yaml_node *w = pier_yaml_get(t, "webhook");
     if (w && w->kind == PIER_YAML_SCALAR) {
@@ -205,7 +204,7 @@ static int parse_secret_file(parser *p, const pier_yaml_node *n, const char *pat
 
 static int parse_build(parser *p, pier_pipeconf_pipeline *pl, const pier_yaml_node *n)
 {
-    static const char *const keys[] = {"buildspec", "env",     "secrets",
+    static const char *const keys[] = {"buildspec",          "env",     "secrets",
                                        "allow-in-artifacts", "timeout", NULL};
     static const char *const skeys[] = {"env", "file", NULL};
     if (check_map(p, n, "build", keys) != 0)
@@ -345,8 +344,8 @@ static const char *keep(pier_pipeconf *c, const char *s)
 
 static int parse_pipeline(parser *p, pier_pipeconf_pipeline *pl, const pier_yaml_node *n)
 {
-    static const char *const keys[] = {"name",  "source", "build",   "deploy", "cdn",
-                                       "actions", "site", "stages", NULL};
+    static const char *const keys[] = {"name",    "source", "build",  "deploy", "cdn",
+                                       "actions", "site",   "stages", NULL};
     static const char *const dkeys[] = {"bucket", "prefix", "rules", NULL};
     static const char *const ckeys[] = {"distribution", "host", NULL};
     static const char *const stkeys[] = {"deploy", "invalidate", "actions", NULL};
@@ -464,7 +463,8 @@ static int parse_doc(pier_pipeconf *c)
     }
     const pier_yaml_node *ps = pier_yaml_get(root, "pipelines");
     if (!ps || ps->kind != PIER_YAML_SEQ || ps->count == 0)
-        return pier_yaml_error(c->doc, ps ? ps : root, "pipelines: a list of at least one pipeline");
+        return pier_yaml_error(c->doc, ps ? ps : root,
+                               "pipelines: a list of at least one pipeline");
     c->pipelines = pier_calloc(ps->count, sizeof *c->pipelines);
     for (size_t i = 0; i < ps->count; i++) {
         if (parse_pipeline(&p, &c->pipelines[i], ps->items[i]) != 0) {
@@ -476,10 +476,9 @@ static int parse_doc(pier_pipeconf *c)
     for (size_t i = 0; i < c->count; i++)
         for (size_t j = 0; j < i; j++)
             if (strcmp(c->pipelines[i].host, c->pipelines[j].host) == 0)
-                return pier_yaml_error(c->doc, ps->items[i],
-                                       "pipelines %s and %s serve the same host %s",
-                                       c->pipelines[j].name, c->pipelines[i].name,
-                                       c->pipelines[i].host);
+                return pier_yaml_error(
+                    c->doc, ps->items[i], "pipelines %s and %s serve the same host %s",
+                    c->pipelines[j].name, c->pipelines[i].name, c->pipelines[i].host);
     return 0;
 }
 

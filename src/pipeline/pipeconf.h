@@ -60,44 +60,44 @@ typedef struct {
 } pier_pipeconf_action;
 
 typedef struct {
-    const char *name;                /* pipeline name */
-    char *repo;                      /* absolute path, or the URL as given */
-    const char *branch;              /* watched branch */
-    const char **paths;              /* include globs (NULL-terminated) */
-    size_t path_count;               /* their number */
-    const char **exclude;            /* exclude globs (NULL-terminated) */
-    size_t exclude_count;            /* their number */
-    unsigned poll_ms;                /* 0 = no polling */
-    bool webhook;                    /* a webhook endpoint is served */
-    const char *webhook_provider;    /* github|gitlab|gitea, or NULL = auto */
-    const char *webhook_secret_env;  /* the secret's variable, or NULL */
-    char *webhook_secret_file;       /* or its file, or NULL */
-    const char *buildspec;           /* path in the repository */
-    pier_pipeconf_var *env;          /* build.env */
-    size_t env_count;                /* their number */
-    pier_pipeconf_secret *secrets;   /* build.secrets */
-    size_t secret_count;             /* their number */
-    unsigned timeout_sec;            /* build timeout; 0 = 3600 */
-    const char *bucket;              /* deploy bucket */
-    const char *prefix;              /* key prefix ("" = root) */
-    char *rules_file;                /* absolute rules file, or NULL */
-    const char *distribution;        /* CDN distribution id */
-    const char *host;                /* the edge's Host name */
-    pier_pipeconf_action *actions;   /* invoke actions, in order */
-    size_t action_count;             /* their number */
-    const pier_yaml_node *site;      /* edge rules mapping, or NULL */
-    bool stage_deploy;               /* stages.deploy */
-    bool stage_invalidate;           /* stages.invalidate */
-    bool stage_actions;              /* stages.actions */
-    size_t line;                     /* position in pier.yml */
+    const char *name;               /* pipeline name */
+    char *repo;                     /* absolute path, or the URL as given */
+    const char *branch;             /* watched branch */
+    const char **paths;             /* include globs (NULL-terminated) */
+    size_t path_count;              /* their number */
+    const char **exclude;           /* exclude globs (NULL-terminated) */
+    size_t exclude_count;           /* their number */
+    unsigned poll_ms;               /* 0 = no polling */
+    bool webhook;                   /* a webhook endpoint is served */
+    const char *webhook_provider;   /* github|gitlab|gitea, or NULL = auto */
+    const char *webhook_secret_env; /* the secret's variable, or NULL */
+    char *webhook_secret_file;      /* or its file, or NULL */
+    const char *buildspec;          /* path in the repository */
+    pier_pipeconf_var *env;         /* build.env */
+    size_t env_count;               /* their number */
+    pier_pipeconf_secret *secrets;  /* build.secrets */
+    size_t secret_count;            /* their number */
+    unsigned timeout_sec;           /* build timeout; 0 = 3600 */
+    const char *bucket;             /* deploy bucket */
+    const char *prefix;             /* key prefix ("" = root) */
+    char *rules_file;               /* absolute rules file, or NULL */
+    const char *distribution;       /* CDN distribution id */
+    const char *host;               /* the edge's Host name */
+    pier_pipeconf_action *actions;  /* invoke actions, in order */
+    size_t action_count;            /* their number */
+    const pier_yaml_node *site;     /* edge rules mapping, or NULL */
+    bool stage_deploy;              /* stages.deploy */
+    bool stage_invalidate;          /* stages.invalidate */
+    bool stage_actions;             /* stages.actions */
+    size_t line;                    /* position in pier.yml */
 } pier_pipeconf_pipeline;
 
 typedef struct {
-    char *path;                         /* pier.yml as given */
-    char *dir;                          /* its directory, absolute */
-    pier_pipeconf_pipeline *pipelines;  /* in file order */
-    size_t count;                       /* their number */
-    pier_yaml_doc *doc;                 /* owns the borrowed strings */
+    char *path;                        /* pier.yml as given */
+    char *dir;                         /* its directory, absolute */
+    pier_pipeconf_pipeline *pipelines; /* in file order */
+    size_t count;                      /* their number */
+    pier_yaml_doc *doc;                /* owns the borrowed strings */
 } pier_pipeconf;
 
 /* Loads and validates path. PIER_EINVALID "file:line:column: what",

@@ -20,8 +20,8 @@
 #include "base/mem.h"
 
 struct pier_state {
-    sqlite3 *db;   /* the connection (serialized mode) */
-    char *path;    /* for messages */
+    sqlite3 *db; /* the connection (serialized mode) */
+    char *path;  /* for messages */
 };
 
 static const char *const status_names[] = {"Queued", "InProgress", "Succeeded",
@@ -303,8 +303,7 @@ int pier_state_run_finish(pier_state *s, int64_t id, pier_run_status status, con
 int pier_state_run_status(pier_state *s, int64_t id, pier_run_status *out)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "SELECT status FROM runs WHERE id=?", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "SELECT status FROM runs WHERE id=?", -1, &st, NULL) != SQLITE_OK)
         return db_fail(s, "prepare");
     sqlite3_bind_int64(st, 1, id);
     int rc;
