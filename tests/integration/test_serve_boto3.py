@@ -268,6 +268,36 @@ class Boto3Basics(unittest.TestCase):
             Bucket="many"))
         self.assertEqual(n, 2500 - 1000 - 1 + 1)
 
+    def test_conditional_dates(self):
+        self.s3.put_object(Bucket="boto", Key="dated", Body=b"d")
+        lm = self.s3.head_object(Bucket="boto", Key="dated")["LastModified"]
+        later = lm + datetime.timedelta(hours=1)
+        earlier = lm - datetime.timedelta(hours=1)
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.s3.get_object(Bucket="boto", Key="dated", IfModifiedSince=later)
+        self.assertEqual(e.exception.response["Error"]["Code"], "304")
+        self.assertEqual(self.s3.get_object(Bucket="boto", Key="dated",
+                                            IfModifiedSince=earlier)["Body"].read(), b"d")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.s3.get_object(Bucket="boto", Key="dated", IfUnmodifiedSince=earlier)
+        self.assertEqual(e.exception.response["Error"]["Code"], "PreconditionFailed")
+        self.assertEqual(self.s3.get_object(Bucket="boto", Key="dated",
+                                            IfUnmodifiedSince=later)["Body"].read(), b"d")
+
+    def test_delete_objects_bad_md5(self):
+        self.s3.put_object(Bucket="boto", Key="keepme", Body=b"k")
+        body = (b'<Delete><Object><Key>keepme</Key></Object></Delete>')
+        h = {"host": SRV["host"], "content-md5": base64.b64encode(hashlib.md5(b"x").digest())
+             .decode()}
+        sign("POST", "/boto", [("delete", "")], h, sha256hex(body))
+        status, _, data = send("POST", "/boto", h, body, query=[("delete", "")])
+        self.assertEqual((status, error_code(data)), (400, "BadDigest"))
+        self.assertEqual(self.s3.get_object(Bucket="boto", Key="keepme")["Body"].read(), b"k")
+        h = {"host": SRV["host"]}
+        sign("POST", "/boto", [("delete", "")], h, sha256hex(b"<Delete><oops"))
+        status, _, data = send("POST", "/boto", h, b"<Delete><oops", query=[("delete", "")])
+        self.assertEqual((status, error_code(data)), (400, "MalformedXML"))
+
     def test_copy(self):
         self.s3.put_object(Bucket="boto", Key="src", Body=b"copy me", ContentType="text/x-a",
                            Metadata={"m": "1"})

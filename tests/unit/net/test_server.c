@@ -57,6 +57,27 @@ static void on_end(pier_server_req *r, void *ctx)
     pier_server_respond_mem(r, 200, msg, (size_t)n);
 }
 
+typedef struct {
+    int *freed; /* set when the stream is done */
+} stream_state;
+
+/* 3 x "abcdefghij" then the end. */
+static ssize_t stream_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+    if (pos >= 30)
+        return 0;
+    size_t n = max < 10 ? max : 10;
+    memcpy(buf, "abcdefghij", n);
+    return (ssize_t)n;
+}
+
+static int stream_freed;
+
+static void stream_free(void *ctx)
+{
+    stream_freed++;
+}
+
 static int echo_on_req(pier_handler *self, pier_server_req *r)
 {
     echo_handler *h = (echo_handler *)self;
@@ -82,6 +103,12 @@ static int echo_on_req(pier_handler *self, pier_server_req *r)
     }
     if (strcmp(method, "HEAD") == 0)
         return pier_server_respond_empty(r, 200, 12345);
+    if (pier_slice_eq_cstr(path, "/stream"))
+        return pier_server_respond_stream(r, 200, -1, stream_read, NULL, stream_free);
+    if (pier_slice_eq_cstr(path, "/stream-sized"))
+        return pier_server_respond_stream(r, 200, 30, stream_read, NULL, stream_free);
+    if (pier_slice_eq_cstr(path, "/static"))
+        return pier_server_respond_static(r, 200, "static body", 11);
     if (pier_slice_eq_cstr(path, "/fail"))
         return pier_error_set(PIER_ERR, "handler failed on purpose");
     pier_buf out = PIER_BUF_INIT;
@@ -221,6 +248,30 @@ static void test_requests(void **state)
     assert_non_null(strstr(r.ptr, "HTTP/1.1 206"));
     assert_non_null(strstr(r.ptr, "\r\n\r\n3456"));
 
+    /* streamed bodies: sized, and chunked */
+    req = "GET /stream-sized HTTP/1.1\r\nHost: h\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    read_response(fd, &r, false);
+    assert_non_null(strstr(r.ptr, "Content-Length: 30"));
+    assert_non_null(strstr(r.ptr, "\r\n\r\nabcdefghijabcdefghijabcdefghij"));
+    req = "GET /static HTTP/1.1\r\nHost: h\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    read_response(fd, &r, false);
+    assert_non_null(strstr(r.ptr, "\r\n\r\nstatic body"));
+    int chunked_fd = connect_to(pier_server_port(s));
+    req = "GET /stream HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    send_all(chunked_fd, req, strlen(req));
+    pier_buf all = PIER_BUF_INIT;
+    char tmp[4096];
+    ssize_t got;
+    while ((got = recv(chunked_fd, tmp, sizeof tmp, 0)) > 0)
+        pier_buf_put(&all, tmp, (size_t)got);
+    close(chunked_fd);
+    assert_non_null(strcasestr(all.ptr, "Transfer-Encoding: chunked"));
+    assert_non_null(strstr(all.ptr, "abcdefghij"));
+    assert_non_null(strstr(all.ptr, "\r\n0\r\n"));
+    pier_buf_free(&all);
+
     /* HEAD: the length, no body */
     req = "HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n";
     send_all(fd, req, strlen(req));
@@ -286,6 +337,7 @@ static void test_requests(void **state)
     pier_buf_free(&r);
     pier_server_free(s);
     assert_int_equal(disposed, 3);
+    assert_int_equal(stream_freed, 2);
 }
 
 static void test_bad_listen(void **state)
