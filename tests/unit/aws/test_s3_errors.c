@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aws/config.h"
@@ -54,6 +55,7 @@ typedef struct {
     int completes;                 /* CompleteMultipartUpload seen */
     int checksum_headers;          /* x-amz-checksum-* seen on DeleteObjects */
     int bad_md5;                   /* DeleteObjects bodies whose Content-MD5 was wrong */
+    int skewed;                    /* requests refused as RequestTimeTooSkewed */
     pier_aws_config *config;       /* empty environment */
     pier_credentials_chain *creds; /* static keys */
     pier_retry *retry;             /* tiny backoff */
@@ -181,6 +183,17 @@ static void delete_answer(world *w, const fake_req *fr, pier_server_req *r)
 static void s3_answer(void *ctx, const fake_req *fr, pier_server_req *r)
 {
     world *w = ctx;
+    if (fr->sig == PIER_SIGV4_SKEWED) {
+        char date[64];
+        pier_time_http(date, sizeof date, time(NULL));
+        w->skewed++;
+        fake_xml(r, 403,
+                 "<?xml version=\"1.0\"?><Error><Code>RequestTimeTooSkewed</Code><Message>The "
+                 "difference between the request time and the current time is too large."
+                 "</Message></Error>",
+                 "Date", date);
+        return;
+    }
     if (fr->sig != PIER_SIGV4_OK || strcmp(fr->service, "s3") != 0) {
         w->bad_sig++;
         s3_error(r, 403, "SignatureDoesNotMatch", NULL);
@@ -619,6 +632,42 @@ static void test_listing_cut_midstream(void **state)
     }
 }
 
+static int64_t slow_clock(void *ctx)
+{
+    (void)ctx;
+    return (int64_t)time(NULL) - 3600; /* an hour behind */
+}
+
+static void test_clock_skew_corrected(void **state)
+{
+    world *w = *state;
+    pier_retry *r = NULL;
+    pier_retry_options ro = PIER_RETRY_OPTIONS_INIT;
+    ro.random = tiny_random;
+    ro.clock = slow_clock;
+    assert_int_equal(pier_retry_new(&r, &ro), 0);
+    pier_s3_options o = PIER_S3_OPTIONS_INIT;
+    o.shared.config = w->config;
+    o.shared.credentials = w->creds;
+    o.shared.retry = r;
+    o.shared.endpoint_url = w->fs.url;
+    pier_s3 *s3 = NULL;
+    assert_int_equal(pier_s3_new(&s3, &o), 0);
+    w->skewed = 0;
+    /* Refused once for the skew, then signed with the corrected time. */
+    int rc = pier_s3_put_memory(s3, "my-site", "skew.txt", "x", 1, NULL, NULL);
+    if (rc < 0)
+        fail_msg("put: %s", pier_error_last());
+    assert_int_equal(w->skewed, 1);
+    int64_t off = pier_retry_clock_offset(r);
+    assert_true(off > 3500 && off < 3700);
+    /* Later requests use the offset from the start. */
+    assert_int_equal(pier_s3_put_memory(s3, "my-site", "skew2.txt", "x", 1, NULL, NULL), 0);
+    assert_int_equal(w->skewed, 1);
+    pier_s3_free(s3);
+    pier_retry_free(r);
+}
+
 static void test_signatures_all_valid(void **state)
 {
     world *w = *state;
@@ -638,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_delete_partial),
         cmocka_unit_test(test_part_failure_aborts),
         cmocka_unit_test(test_listing_cut_midstream),
+        cmocka_unit_test(test_clock_skew_corrected),
         cmocka_unit_test(test_signatures_all_valid),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
