@@ -110,7 +110,7 @@ static bool use_virtual(const pier_s3 *s3, const char *bucket)
     case PIER_S3_ADDRESSING_VIRTUAL:
         return pier_s3_bucket_name_valid(bucket);
     default:
-        return !s3->custom && virtual_ok(bucket);
+        return (!s3->custom || s3->aws_host) && virtual_ok(bucket);
     }
 }
 

@@ -7,8 +7,9 @@
  *     configured one (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's
  *     s3 endpoint_url), else AWS: https://s3.<region>.amazonaws.com.
  *   - PIER_S3_ADDRESSING_AUTO: virtual-hosted
- *     (https://<bucket>.s3.<region>.amazonaws.com/<key>) on AWS when the
- *     bucket is DNS-compatible without dots; path-style
+ *     (https://<bucket>.s3.<region>.amazonaws.com/<key>) on AWS (the default
+ *     endpoint or an explicit *.amazonaws.com one) when the bucket is
+ *     DNS-compatible without dots; path-style
  *     (<endpoint>/<bucket>/<key>) for a custom endpoint (S3-compatible
  *     stores, pier's own) and for other bucket names. The profile's
  *     `s3 = / addressing_style = path|virtual` and AWS_S3_FORCE_PATH_STYLE=

@@ -23,6 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -668,6 +671,40 @@ static void test_clock_skew_corrected(void **state)
     pier_retry_free(r);
 }
 
+static void test_connection_refused(void **state)
+{
+    world *w = *state;
+    /* A port nobody listens on: bind one, close it. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    pier_s3_options o = PIER_S3_OPTIONS_INIT;
+    o.shared.config = w->config;
+    o.shared.credentials = w->creds;
+    o.shared.retry = w->retry;
+    o.shared.endpoint_url = url;
+    pier_s3 *s3 = NULL;
+    assert_int_equal(pier_s3_new(&s3, &o), 0);
+    int rc = pier_s3_put_memory(s3, "my-site", "a.txt", "x", 1, NULL, NULL);
+    assert_int_equal(rc, PIER_EIO);
+    expect_msg("PutObject on s3://my-site/a.txt failed: ");
+    expect_msg(url);
+    expect_msg("after 3 attempts");
+    pier_s3_free(s3);
+
+    /* A malformed endpoint is refused when the client is made. */
+    o.shared.endpoint_url = "ftp://example.com";
+    assert_int_equal(pier_s3_new(&s3, &o), PIER_EINVALID);
+    expect_msg("ftp://example.com");
+}
+
 static void test_signatures_all_valid(void **state)
 {
     world *w = *state;
@@ -688,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_part_failure_aborts),
         cmocka_unit_test(test_listing_cut_midstream),
         cmocka_unit_test(test_clock_skew_corrected),
+        cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_signatures_all_valid),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
