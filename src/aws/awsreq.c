@@ -472,10 +472,10 @@ static const char *const auth_codes[] = {
     NULL,
 };
 
+/* Answers after which cached credentials are fetched again (once). */
 static const char *const refresh_codes[] = {
     "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
-    "InvalidToken", "TokenRefreshRequired",  "RequestExpired",
-    NULL,
+    "InvalidToken", "TokenRefreshRequired",  NULL,
 };
 
 /* The pier code for a failed HTTP answer. */
@@ -608,8 +608,6 @@ static void http_done(void *ctx, int rc, pier_http_request *req, pier_http_respo
         pier_error_clear();
     }
     o.error_code = call->error_code;
-    if (!o.date && call->error_code && strcmp(call->error_code, "RequestTimeTooSkewed") == 0)
-        o.date = NULL; /* the Date header is what the policy reads */
     if (code_is(call->error_code, refresh_codes) && !call->refreshed) {
         call->refreshed = true;
         pier_credentials_invalidate(c->creds);

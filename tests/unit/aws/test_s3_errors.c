@@ -186,6 +186,16 @@ static void delete_answer(world *w, const fake_req *fr, pier_server_req *r)
 static void s3_answer(void *ctx, const fake_req *fr, pier_server_req *r)
 {
     world *w = ctx;
+    const char *token = pier_http_headers_get(&fr->headers, "X-Amz-Security-Token");
+    if (token) {
+        /* The refresh test: OLD has expired, NEW is good. */
+        bump(w, token);
+        if (strcmp(token, "OLD") == 0)
+            s3_error(r, 400, "ExpiredToken", NULL);
+        else
+            ok_put(r);
+        return;
+    }
     if (fr->sig == PIER_SIGV4_SKEWED) {
         char date[64];
         pier_time_http(date, sizeof date, time(NULL));
@@ -671,6 +681,43 @@ static void test_clock_skew_corrected(void **state)
     pier_retry_free(r);
 }
 
+static int token_reads;
+
+static const char *token_env(void *ctx, const char *name)
+{
+    (void)ctx;
+    if (strcmp(name, "AWS_ACCESS_KEY_ID") == 0)
+        return "ASIATEMP";
+    if (strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0)
+        return SECRET;
+    if (strcmp(name, "AWS_SESSION_TOKEN") == 0)
+        return token_reads++ == 0 ? "OLD" : "NEW";
+    return env_fn(ctx, name);
+}
+
+static void test_expired_token_refreshed(void **state)
+{
+    world *w = *state;
+    pier_credentials_options co = PIER_CREDENTIALS_OPTIONS_INIT;
+    co.getenv = token_env;
+    pier_credentials_chain *chain = NULL;
+    assert_int_equal(pier_credentials_chain_new(&chain, &co), 0);
+    pier_s3_options o = PIER_S3_OPTIONS_INIT;
+    o.shared.config = w->config;
+    o.shared.credentials = chain;
+    o.shared.retry = w->retry;
+    o.shared.endpoint_url = w->fs.url;
+    pier_s3 *s3 = NULL;
+    assert_int_equal(pier_s3_new(&s3, &o), 0);
+    int rc = pier_s3_put_memory(s3, "my-site", "token.txt", "x", 1, NULL, NULL);
+    if (rc < 0)
+        fail_msg("put: %s", pier_error_last());
+    assert_int_equal(seen(w, "OLD"), 1); /* refused once ... */
+    assert_int_equal(seen(w, "NEW"), 1); /* ... then fresh credentials */
+    pier_s3_free(s3);
+    pier_credentials_chain_free(chain);
+}
+
 static void test_connection_refused(void **state)
 {
     world *w = *state;
@@ -726,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_listing_cut_midstream),
         cmocka_unit_test(test_clock_skew_corrected),
         cmocka_unit_test(test_connection_refused),
+        cmocka_unit_test(test_expired_token_refreshed),
         cmocka_unit_test(test_signatures_all_valid),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
