@@ -193,7 +193,8 @@ static const pier_command commands[] = {
      "DIR/.pier/state.db (see pier status, pier logs). Stops on SIGINT or SIGTERM.\n"
      "docs/pipelines.md documents pier.yml.\n"},
     {"run", pier_cmd_run, "start a run of a pipeline now",
-     "usage: pier run PIPELINE [--dir DIR] [--wait] [--commit SHA] [--trigger manual|retry|redeploy]\n"
+     "usage: pier run PIPELINE [--dir DIR] [--wait] [--commit SHA]\n"
+     "                [--trigger manual|retry|redeploy]\n"
      "\n"
      "Queues a run on the `pier up` running in DIR (default .); with no pier up\n"
      "running, brings the stack up, runs the pipeline once and stops (it waits).\n"
