@@ -377,8 +377,12 @@ static const char *status_code_name(long status)
         return "TooManyRequests";
     case 500:
         return "InternalError";
+    case 502:
+        return "BadGateway";
     case 503:
         return "ServiceUnavailable";
+    case 504:
+        return "GatewayTimeout";
     default:
         return NULL;
     }
