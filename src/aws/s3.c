@@ -709,7 +709,9 @@ static int get_common(pier_s3 *s3, const char *bucket, const char *key, pier_buf
             op_free(op);
             return pier_error_set(PIER_ETOOBIG, "GetObject s3://%s/%s: buffer full", bucket, key);
         }
-        op->call.response_max = room;
+        /* Room for an error document even when out is nearly full; a
+         * body past out's cap still fails when appended. */
+        op->call.response_max = room < 65536 ? 65536 : room;
         op->get_out = out;
     } else {
         op->call.response_file = pier_strdup(path);

@@ -505,6 +505,13 @@ static void test_reset_retried(void **state)
     assert_int_equal(got.len, 40);
     assert_int_equal(seen(w, "reset.txt"), 2);
     pier_buf_free(&got);
+
+    /* A body past the buffer's cap: PIER_ETOOBIG, the buffer unchanged. */
+    pier_buf small;
+    pier_buf_init(&small, 10);
+    assert_int_equal(pier_s3_get_object(w->s3, "my-site", "plain.txt", &small, NULL), PIER_ETOOBIG);
+    assert_int_equal(small.len, 0);
+    pier_buf_free(&small);
 }
 
 typedef struct {
