@@ -709,7 +709,7 @@ static int drive(pier_awsreq_client *c, const bool *stop)
         if (wait >= 0)
             rc = pier_http_run_for(c->http, wait);
         else if (stop)
-            rc = pier_http_run_for(c->http, 1000);
+            rc = pier_http_run_for(c->http, 100); /* notice *stop soon */
         else
             rc = pier_http_run(c->http);
         if (rc < 0)
