@@ -15,10 +15,13 @@
 
 static const pier_command commands[] = {
     {"serve", pier_cmd_serve,
-     "run the embedded S3-compatible store (no pipelines)",
-     "usage: pier serve [--data DIR] [--api-listen HOST:PORT] [--bucket NAME] [--config FILE]\n"
+     "run the embedded stack: S3-compatible store, CloudFront API, edge (no pipelines)",
+     "usage: pier serve [--data DIR] [--api-listen HOST:PORT] [--edge-listen HOST:PORT]\n"
+     "                  [--no-edge] [--bucket NAME] [--config FILE]\n"
      "\n"
-     "Serves an S3-compatible API from DIR (default ./.pier-data). The first start\n"
+     "Serves an S3-compatible API from DIR (default ./.pier-data), the CloudFront\n"
+     "invalidation API and a container-credentials endpoint on the same address,\n"
+     "and the edge (sites by Host name, cached like a CDN) on its own. The first start\n"
      "writes an administrator credential to DIR/credentials (profile [pier], mode\n"
      "0600); point the AWS CLI, boto3, s3cmd or rclone at the printed URL with it:\n"
      "\n"
@@ -28,10 +31,15 @@ static const pier_command commands[] = {
      "options:\n"
      "  --data DIR               data directory (created when missing)\n"
      "  --api-listen HOST:PORT   S3 API address (default 127.0.0.1:9000; port 0 = any)\n"
+     "  --edge-listen HOST:PORT  edge address (default 127.0.0.1:8080; port 0 = any, and\n"
+     "                           the default when the API's port is 0)\n"
+     "  --no-edge                no edge listener\n"
      "  --bucket NAME            bucket created at start (default site; '' = none)\n"
-     "  --config FILE            stack settings (reserved)\n"
+     "  --config FILE            buckets, distributions (sites) and their rules, cache\n"
+     "                           sizes (YAML; docs/serve.md)\n"
      "\n"
-     "Stops cleanly on SIGINT or SIGTERM. GET /_pier/health answers 200 with JSON.\n"},
+     "Without --config, distribution EPIER000000001 serves the default bucket at any\n"
+     "Host. Stops cleanly on SIGINT or SIGTERM. GET /_pier/health answers 200 with JSON.\n"},
     {"changed", pier_cmd_changed,
      "would this push build? (files under the watched paths changed since a commit)",
      "usage: pier changed --since REV [--to REV] [--repo DIR] [--paths GLOB...]\n"

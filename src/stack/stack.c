@@ -1,9 +1,15 @@
 /*
  * stack: see stack.h. Start order: data directory, store, credential,
- * default bucket, then the S3 listener with its handlers in match order
- * (health first, then the S3 API for everything else). Stop order is the
- * reverse: the server stops (in-flight requests finish) before the store
- * closes.
+ * default bucket, the config's buckets, the edge with its sites, the
+ * credentials service and the CloudFront API, then the API listener with its
+ * handlers in match order (health, credentials and grants, CloudFront under
+ * /2020-05-31/, then the S3 API for everything else), then the edge
+ * listener. Stop order is the reverse: the servers stop (in-flight requests
+ * finish) before what their handlers borrow (edge, APIs, store) is freed.
+ *
+ * Credentials: the administrator key (below) may do everything; session
+ * keys minted by the credentials service (ASIA...) are found through it and
+ * carry their grant's scope.
  *
  * The administrator credential lives in DIR/credentials in the AWS shared
  * credentials format, so `AWS_SHARED_CREDENTIALS_FILE=DIR/credentials
@@ -31,12 +37,16 @@
 #define PROFILE "pier"
 
 struct pier_stack {
-    char *data_dir;      /* absolute data directory */
-    char *cred_file;     /* DIR/credentials */
-    char access_key[32]; /* administrator key id */
-    char secret[64];     /* its secret */
-    pier_store *store;   /* the objects */
-    pier_server *api;    /* the S3 listener */
+    char *data_dir;        /* absolute data directory */
+    char *cred_file;       /* DIR/credentials */
+    char access_key[32];   /* administrator key id */
+    char secret[64];       /* its secret */
+    pier_store *store;     /* the objects */
+    pier_server *api;      /* the S3 listener */
+    pier_edge *edge;       /* sites and cache */
+    pier_credsvc *creds;   /* session credentials */
+    pier_cfapi *cfapi;     /* invalidations */
+    pier_server *edge_srv; /* the edge listener, or NULL */
 };
 
 /* Reads key = value from the [pier] section of an AWS credentials file. */
@@ -107,7 +117,9 @@ static int admin_lookup(void *ctx, const char *access_key_id, pier_sigv4_secret 
 {
     pier_stack *s = ctx;
     if (!pier_ct_streq(access_key_id, s->access_key))
-        return PIER_ENOTFOUND;
+        return s->creds
+                   ? pier_credsvc_lookup(s->creds, access_key_id, secret, authorize, authorize_ctx)
+                   : PIER_ENOTFOUND;
     pier_buf_puts(&secret->secret, s->secret);
     *authorize = NULL; /* the administrator may do everything */
     *authorize_ctx = NULL;
@@ -148,6 +160,91 @@ static pier_handler *health_new(void)
     return &h->base;
 }
 
+/* ---- edge, CloudFront API, credentials ---- */
+
+static int ensure_bucket(pier_stack *s, const char *name)
+{
+    int rc = pier_store_bucket_create(s->store, name);
+    return rc == PIER_EEXISTS ? 0 : rc;
+}
+
+/* The config's buckets and sites (or the default site over the default
+ * bucket), then the services that sit on the edge. */
+static int setup_edge(pier_stack *s, const pier_stack_options *o, const char *default_bucket)
+{
+    const pier_stackconf *c = o ? o->config : NULL;
+    int rc = 0;
+    for (size_t i = 0; c && i < c->bucket_count && !rc; i++) {
+        rc = ensure_bucket(s, c->buckets[i].name);
+        if (!rc && c->buckets[i].public_read_set)
+            rc = pier_store_bucket_set_public(s->store, c->buckets[i].name,
+                                              c->buckets[i].public_read);
+    }
+    pier_edge_options eo = {
+        .store = s->store,
+        .cache_bytes = c ? c->cache_bytes : 0,
+        .cache_object_max = c ? c->cache_object_max : 0,
+    };
+    if (!rc)
+        rc = pier_edge_new(&s->edge, &eo);
+    for (size_t i = 0; c && i < c->site_count && !rc; i++) {
+        rc = ensure_bucket(s, c->sites[i]->bucket);
+        if (!rc)
+            rc = pier_edge_add_site(s->edge, pier_edge_site_clone(c->sites[i]));
+    }
+    if (!rc && (!c || c->site_count == 0) && default_bucket[0]) {
+        pier_edge_site *site = NULL;
+        rc = pier_edge_site_new(&site, PIER_EDGE_DEFAULT_ID, default_bucket);
+        if (!rc && !(rc = pier_edge_site_add_host(site, "*")))
+            rc = pier_edge_add_site(s->edge, site);
+        else
+            pier_edge_site_free(site);
+    }
+    pier_credsvc_options co = {.lookup = admin_lookup, .lookup_ctx = s};
+    if (!rc)
+        rc = pier_credsvc_new(&s->creds, &co);
+    pier_cfapi_options fo = {
+        .edge = s->edge,
+        .data_dir = s->data_dir,
+        .lookup = admin_lookup,
+        .lookup_ctx = s,
+    };
+    if (!rc)
+        rc = pier_cfapi_new(&s->cfapi, &fo);
+    return rc;
+}
+
+/* The credentials URIs must name an address a client can reach. */
+static void set_credentials_base(pier_stack *s)
+{
+    const char *url = pier_server_url(s->api);
+    if (pier_str_starts_with(url, "http://0.0.0.0:") || pier_str_starts_with(url, "http://[::]:")) {
+        char local[128];
+        snprintf(local, sizeof local, "http://127.0.0.1:%u", (unsigned)pier_server_port(s->api));
+        pier_credsvc_set_base_url(s->creds, local);
+    } else {
+        pier_credsvc_set_base_url(s->creds, url);
+    }
+}
+
+static int start_edge_listener(pier_stack *s, const pier_stack_options *o)
+{
+    const pier_stackconf *c = o ? o->config : NULL;
+    const char *listen = o && o->edge_listen ? o->edge_listen : c ? c->edge_listen : NULL;
+    if (!listen || !listen[0])
+        return 0;
+    pier_server_options so = {
+        .listen = listen,
+        .threads = o ? o->threads : 0,
+        .memory_limit = 32 << 10, /* GETs only: a small pool is much faster (server.h) */
+    };
+    int rc = pier_server_new(&s->edge_srv, &so);
+    if (rc)
+        return rc;
+    pier_server_add(s->edge_srv, NULL, pier_edge_handler(s->edge));
+    return pier_server_start(s->edge_srv);
+}
+
 /* ---- lifecycle ---- */
 
 int pier_stack_start(pier_stack **out, const pier_stack_options *o)
@@ -173,21 +270,35 @@ int pier_stack_start(pier_stack **out, const pier_stack_options *o)
         if (rc)
             goto done;
     }
+    if ((rc = setup_edge(s, o, bucket)))
+        goto done;
+    const char *conf_api = o && o->config ? o->config->api_listen : NULL;
     pier_server_options so = {
-        .listen = o && o->api_listen ? o->api_listen : "127.0.0.1:9000",
+        .listen = o && o->api_listen ? o->api_listen
+                  : conf_api         ? conf_api
+                                     : "127.0.0.1:9000",
         .threads = o ? o->threads : 0,
     };
     if ((rc = pier_server_new(&s->api, &so)))
         goto done;
     pier_server_match health = {.path_prefix = "/_pier/health"};
     pier_server_add(s->api, &health, health_new());
+    pier_server_match creds = {.path_prefix = PIER_CREDSVC_PATH};
+    pier_server_add(s->api, &creds, pier_credsvc_handler(s->creds));
+    pier_server_match grants = {.path_prefix = PIER_CREDSVC_GRANTS_PATH};
+    pier_server_add(s->api, &grants, pier_credsvc_handler(s->creds));
+    pier_server_match cf = {.path_prefix = PIER_CFAPI_PREFIX};
+    pier_server_add(s->api, &cf, pier_cfapi_handler(s->cfapi));
     pier_s3api_options ao = {
         .store = s->store,
         .lookup = admin_lookup,
         .lookup_ctx = s,
     };
     pier_s3api_register(s->api, NULL, &ao);
-    rc = pier_server_start(s->api);
+    if ((rc = pier_server_start(s->api)))
+        goto done;
+    set_credentials_base(s);
+    rc = start_edge_listener(s, o);
 done:
     if (rc) {
         pier_stack_free(s);
@@ -201,7 +312,11 @@ void pier_stack_free(pier_stack *s)
 {
     if (!s)
         return;
+    pier_server_free(s->edge_srv);
     pier_server_free(s->api);
+    pier_cfapi_free(s->cfapi);
+    pier_credsvc_free(s->creds);
+    pier_edge_free(s->edge);
     pier_store_free(s->store);
     free(s->data_dir);
     free(s->cred_file);
@@ -231,4 +346,24 @@ const char *pier_stack_access_key_id(const pier_stack *s)
 pier_store *pier_stack_store(pier_stack *s)
 {
     return s->store;
+}
+
+const char *pier_stack_edge_url(const pier_stack *s)
+{
+    return s->edge_srv ? pier_server_url(s->edge_srv) : NULL;
+}
+
+pier_edge *pier_stack_edge(pier_stack *s)
+{
+    return s->edge;
+}
+
+pier_credsvc *pier_stack_credsvc(pier_stack *s)
+{
+    return s->creds;
+}
+
+pier_cfapi *pier_stack_cfapi(pier_stack *s)
+{
+    return s->cfapi;
 }
