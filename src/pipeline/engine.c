@@ -636,9 +636,13 @@ static void poll_once(lane *l)
     }
     if (strcmp(fr.tip, l->last_seen) == 0)
         return;
-    memcpy(l->last_seen, fr.tip, sizeof l->last_seen);
     PIER_INFO("pipeline %s: %s is now at %.12s", l->p->name, l->p->branch, fr.tip);
-    pier_engine_trigger(l->engine, l->p->name, "poll", fr.tip, NULL);
+    /* The tip counts as seen only once its run is queued: a failed trigger
+     * is retried by the next poll instead of never firing again. */
+    if (pier_engine_trigger(l->engine, l->p->name, "poll", fr.tip, NULL) != 0)
+        PIER_WARN("pipeline %s: poll: %s", l->p->name, pier_error_last());
+    else
+        memcpy(l->last_seen, fr.tip, sizeof l->last_seen);
 }
 
 static void *poller_main(void *arg)

@@ -65,6 +65,24 @@ static int exec(pier_state *s, const char *sql)
     return 0;
 }
 
+/* A transaction holds the connection's recursive mutex from BEGIN to its
+ * COMMIT or ROLLBACK (tx_end), so no other thread's statement interleaves. */
+static int tx_begin(pier_state *s)
+{
+    sqlite3_mutex_enter(sqlite3_db_mutex(s->db));
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    if (rc != 0)
+        sqlite3_mutex_leave(sqlite3_db_mutex(s->db));
+    return rc;
+}
+
+static int tx_end(pier_state *s, const char *sql)
+{
+    int rc = exec(s, sql);
+    sqlite3_mutex_leave(sqlite3_db_mutex(s->db));
+    return rc;
+}
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS pipelines("
     " name TEXT PRIMARY KEY, last_deployed TEXT NOT NULL DEFAULT '',"
@@ -147,7 +165,7 @@ static int run_sql(pier_state *s, const char *sql, const char *types, ...)
 int pier_state_recover(pier_state *s, int *count)
 {
     int64_t t = now_ms();
-    int rc = exec(s, "BEGIN IMMEDIATE");
+    int rc = tx_begin(s);
     if (rc != 0)
         return rc;
     if ((rc = run_sql(s,
@@ -158,12 +176,12 @@ int pier_state_recover(pier_state *s, int *count)
                       "UPDATE runs SET status='Failed', reason='interrupted', ended_ms=? "
                       "WHERE status IN ('InProgress','Queued')",
                       "i", t)) != 0) {
-        exec(s, "ROLLBACK");
+        tx_end(s, "ROLLBACK");
         return rc;
     }
     if (count)
         *count = sqlite3_changes(s->db);
-    return exec(s, "COMMIT");
+    return tx_end(s, "COMMIT");
 }
 
 int pier_state_pipeline_ensure(pier_state *s, const char *pipeline)
@@ -196,7 +214,7 @@ int pier_state_last_deployed(pier_state *s, const char *pipeline, char out[41])
 int pier_state_mark_deployed(pier_state *s, const char *pipeline, const char *commit,
                              int64_t run_id)
 {
-    int rc = exec(s, "BEGIN IMMEDIATE");
+    int rc = tx_begin(s);
     if (rc != 0)
         return rc;
     if ((rc = run_sql(s, "INSERT OR IGNORE INTO pipelines(name, updated_ms) VALUES(?, ?)", "si",
@@ -205,16 +223,16 @@ int pier_state_mark_deployed(pier_state *s, const char *pipeline, const char *co
                       "UPDATE pipelines SET last_deployed=?, last_deployed_run=?, updated_ms=? "
                       "WHERE name=?",
                       "siis", commit, run_id, now_ms(), pipeline)) != 0) {
-        exec(s, "ROLLBACK");
+        tx_end(s, "ROLLBACK");
         return rc;
     }
-    return exec(s, "COMMIT");
+    return tx_end(s, "COMMIT");
 }
 
 int pier_state_run_create(pier_state *s, const char *pipeline, const char *trigger,
                           const char *to_commit, int64_t *id)
 {
-    int rc = exec(s, "BEGIN IMMEDIATE");
+    int rc = tx_begin(s);
     if (rc != 0)
         return rc;
     int64_t t = now_ms();
@@ -222,7 +240,7 @@ int pier_state_run_create(pier_state *s, const char *pipeline, const char *trigg
                       "INSERT INTO runs(pipeline, trigger, to_commit, status, created_ms) "
                       "VALUES(?, ?, ?, 'Queued', ?)",
                       "sssi", pipeline, trigger, to_commit, t)) != 0) {
-        exec(s, "ROLLBACK");
+        tx_end(s, "ROLLBACK");
         return rc;
     }
     *id = sqlite3_last_insert_rowid(s->db);
@@ -230,14 +248,15 @@ int pier_state_run_create(pier_state *s, const char *pipeline, const char *trigg
     for (size_t i = 0; i < 5; i++)
         if ((rc = run_sql(s, "INSERT INTO stages(run_id, name, status) VALUES(?, ?, 'NotRun')",
                           "is", *id, stages[i])) != 0) {
-            exec(s, "ROLLBACK");
+            tx_end(s, "ROLLBACK");
             return rc;
         }
-    return exec(s, "COMMIT");
+    return tx_end(s, "COMMIT");
 }
 
 int pier_state_supersede(pier_state *s, const char *pipeline, int64_t keep_id, int *count)
 {
+    sqlite3_mutex_enter(sqlite3_db_mutex(s->db)); /* sqlite3_changes is per connection */
     int rc = run_sql(s,
                      "UPDATE runs SET status='Superseded', ended_ms=?, "
                      "reason='superseded by run ' || ? "
@@ -245,6 +264,7 @@ int pier_state_supersede(pier_state *s, const char *pipeline, int64_t keep_id, i
                      "iisi", now_ms(), keep_id, pipeline, keep_id);
     if (count)
         *count = rc == 0 ? sqlite3_changes(s->db) : 0;
+    sqlite3_mutex_leave(sqlite3_db_mutex(s->db));
     return rc;
 }
 

@@ -2,8 +2,10 @@
  * test_state: the run store. Transitions (create, supersede, start, stages,
  * finish), the last deployed commit advancing only when told, JSON views,
  * crash recovery (a reopened store has no run left InProgress or Queued),
- * and a read-only open of a missing file.
+ * a read-only open of a missing file, and run creation from several threads
+ * on one store (every run created, ids distinct: transactions do not mix).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,11 +147,68 @@ static void test_recovery(void **st)
     assert_int_equal(pier_run_status_parse("Done", &rs), PIER_EINVALID);
 }
 
+/* `pier up` creates runs from pollers, webhooks and workers at once. */
+#define RACE_THREADS 4
+#define RACE_RUNS    150
+
+typedef struct {
+    pier_state *s;          /* shared store */
+    const char *pipeline;   /* this thread's pipeline */
+    int failures;           /* run_create errors */
+    int64_t ids[RACE_RUNS]; /* the ids it got */
+} race_arg;
+
+static void *race_main(void *p)
+{
+    race_arg *a = p;
+    for (int i = 0; i < RACE_RUNS; i++) {
+        a->ids[i] = 0;
+        if (pier_state_run_create(a->s, a->pipeline, "poll", NULL, &a->ids[i]) != 0)
+            a->failures++;
+        pier_state_stage(a->s, a->ids[i], "source", PIER_RUN_IN_PROGRESS, NULL);
+    }
+    return NULL;
+}
+
+static void test_concurrent_create(void **st)
+{
+    (void)st;
+    pier_state *s = NULL;
+    assert_int_equal(pier_state_open(&s, db, false), 0);
+    static race_arg args[RACE_THREADS];
+    static const char *const names[RACE_THREADS] = {"dev", "prod", "a", "b"};
+    pthread_t t[RACE_THREADS];
+    for (int i = 0; i < RACE_THREADS; i++) {
+        args[i] = (race_arg){.s = s, .pipeline = names[i]};
+        assert_int_equal(pthread_create(&t[i], NULL, race_main, &args[i]), 0);
+    }
+    for (int i = 0; i < RACE_THREADS; i++)
+        pthread_join(t[i], NULL);
+    static int64_t all[RACE_THREADS * RACE_RUNS];
+    size_t n = 0;
+    for (int i = 0; i < RACE_THREADS; i++) {
+        assert_int_equal(args[i].failures, 0);
+        for (int j = 0; j < RACE_RUNS; j++) {
+            assert_true(args[i].ids[j] > 0);
+            for (size_t k = 0; k < n; k++)
+                assert_true(all[k] != args[i].ids[j]);
+            all[n++] = args[i].ids[j];
+            /* each id is a run of the thread's own pipeline */
+            json_t *row = NULL;
+            assert_int_equal(pier_state_run_json(s, args[i].ids[j], &row), 0);
+            assert_string_equal(pier_json_str(row, "pipeline", ""), names[i]);
+            json_decref(row);
+        }
+    }
+    pier_state_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transitions),
         cmocka_unit_test(test_recovery),
+        cmocka_unit_test(test_concurrent_create),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
