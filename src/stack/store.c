@@ -10,13 +10,9 @@
  *   DIR/buckets/NAME/uploads/ID/upload      the upload's key and headers
  *   DIR/buckets/NAME/uploads/ID/part-NNNNN  one file per part
  *
- * Object file format: DATA, RECORDS, TRAILER.
- *   RECORDS is a run of (u32 name length, name, u32 value length, value),
- *   little-endian: ":key", ":size", ":etag", ":mtime" (decimal ms), then
- *   the headers in order. TRAILER is 16 bytes: u32 length of RECORDS,
- *   u32 CRC-32C of RECORDS, "PIEROBJ1". A reader opens the file once and
- *   reads data and metadata from that one inode, so a concurrent replace
- *   can never mix two versions. Upload and part files use the same format.
+ * Each file is data followed by its metadata (storefile.h has the format);
+ * upload and part files use the same format. Each bucket's keys are also in
+ * a sorted in-memory index (storeindex.h).
  *
  * Invariants
  *   - A file under objects/ or uploads/ is complete: it was written and
@@ -34,7 +30,7 @@
  *     exclusively.
  *
  * Costs
- *   The index is a skip list per bucket: O(log n) seek, O(1) per listed
+ *   The index (a skip list per bucket): O(log n) seek, O(1) per listed
  *   key, about 120 bytes + key length per object in memory. Opening the
  *   store reads each object's trailer once (one open + two preads per
  *   object). A put costs the data's write, two fsyncs and a rename; a get,
@@ -62,39 +58,16 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
-
-#define TRAILER_LEN   16
-#define TRAILER_MAGIC "PIEROBJ1"
-#define RECORDS_MAX   ((size_t)8 << 20)
-#define SL_MAX_LEVEL  24
-#define COPY_CHUNK    ((size_t)1 << 20)
-
-/* ---- the per-bucket index: a skip list of keys ---- */
-
-typedef struct sl_node {
-    char *key;                      /* key bytes, NUL-terminated */
-    size_t key_len;                 /* their count */
-    uint64_t size;                  /* object size */
-    int64_t mtime_ms;               /* last modified */
-    char etag[PIER_STORE_ETAG_MAX]; /* ETag without quotes */
-    int level;                      /* number of forward pointers */
-    struct sl_node *next[];         /* forward pointers, level of them */
-} sl_node;
+#include "stack/storefile.h"
+#include "stack/storeindex.h"
 
 typedef struct {
-    sl_node *head; /* sentinel with SL_MAX_LEVEL pointers */
-    int level;     /* levels in use */
-    size_t count;  /* keys */
-    uint64_t rng;  /* xorshift state for node levels */
-} skiplist;
-
-typedef struct {
-    char name[64];        /* bucket name */
-    char *dir;            /* DIR/buckets/NAME */
-    int64_t created_ms;   /* creation time */
-    bool public_read;     /* anonymous reads allowed */
-    pthread_mutex_t lock; /* guards index and renames into objects/ */
-    skiplist index;       /* the keys */
+    char name[64];         /* bucket name */
+    char *dir;             /* DIR/buckets/NAME */
+    int64_t created_ms;    /* creation time */
+    bool public_read;      /* anonymous reads allowed */
+    pthread_mutex_t lock;  /* guards index and renames into objects/ */
+    pier_storeindex index; /* the keys */
 } bucket;
 
 struct pier_store {
@@ -108,186 +81,7 @@ struct pier_store {
     size_t bucket_cap;      /* allocated */
 };
 
-static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = memcmp(a, b, n);
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen ? 1 : 0;
-}
-
-static sl_node *sl_node_new(int level, const char *key, size_t key_len)
-{
-    sl_node *n = pier_calloc(1, sizeof *n + (size_t)level * sizeof(sl_node *));
-    n->level = level;
-    if (key) {
-        n->key = pier_malloc(key_len + 1);
-        memcpy(n->key, key, key_len);
-        n->key[key_len] = '\0';
-        n->key_len = key_len;
-    }
-    return n;
-}
-
-static void sl_init(skiplist *l)
-{
-    l->head = sl_node_new(SL_MAX_LEVEL, NULL, 0);
-    l->level = 1;
-    l->count = 0;
-    l->rng = 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)l;
-}
-
-static void sl_destroy(skiplist *l)
-{
-    sl_node *n = l->head;
-    while (n) {
-        sl_node *next = n->next[0];
-        free(n->key);
-        free(n);
-        n = next;
-    }
-    l->head = NULL;
-}
-
-static int sl_random_level(skiplist *l)
-{
-    int level = 1;
-    while (level < SL_MAX_LEVEL) {
-        l->rng ^= l->rng << 13;
-        l->rng ^= l->rng >> 7;
-        l->rng ^= l->rng << 17;
-        if ((l->rng & 3) != 0) /* p = 1/4 */
-            break;
-        level++;
-    }
-    return level;
-}
-
-/* Fills update[] with the last node before key at each level; returns the
- * first node >= key (or > key when strict). */
-static sl_node *sl_seek(skiplist *l, const char *key, size_t key_len, bool strict, sl_node **update)
-{
-    sl_node *x = l->head;
-    for (int i = l->level - 1; i >= 0; i--) {
-        while (x->next[i]) {
-            int c = key_cmp(x->next[i]->key, x->next[i]->key_len, key, key_len);
-            if (c < 0 || (strict && c == 0))
-                x = x->next[i];
-            else
-                break;
-        }
-        if (update)
-            update[i] = x;
-    }
-    return x->next[0];
-}
-
-static void sl_upsert(skiplist *l, const pier_store_meta *m)
-{
-    sl_node *update[SL_MAX_LEVEL];
-    sl_node *x = sl_seek(l, m->key, m->key_len, false, update);
-    if (!x || key_cmp(x->key, x->key_len, m->key, m->key_len) != 0) {
-        int level = sl_random_level(l);
-        for (int i = l->level; i < level; i++)
-            update[i] = l->head;
-        if (level > l->level)
-            l->level = level;
-        x = sl_node_new(level, m->key, m->key_len);
-        for (int i = 0; i < level; i++) {
-            x->next[i] = update[i]->next[i];
-            update[i]->next[i] = x;
-        }
-        l->count++;
-    }
-    x->size = m->size;
-    x->mtime_ms = m->mtime_ms;
-    snprintf(x->etag, sizeof x->etag, "%s", m->etag);
-}
-
-static void sl_remove(skiplist *l, const char *key, size_t key_len)
-{
-    sl_node *update[SL_MAX_LEVEL];
-    sl_node *x = sl_seek(l, key, key_len, false, update);
-    if (!x || key_cmp(x->key, x->key_len, key, key_len) != 0)
-        return;
-    for (int i = 0; i < x->level; i++)
-        if (update[i]->next[i] == x)
-            update[i]->next[i] = x->next[i];
-    while (l->level > 1 && !l->head->next[l->level - 1])
-        l->level--;
-    free(x->key);
-    free(x);
-    l->count--;
-}
-
 /* ---- small helpers ---- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return pier_error_set_errno(PIER_EIO, "open %s", path);
-    int rc = fsync(fd) == 0 ? 0 : pier_error_set_errno(PIER_EIO, "fsync %s", path);
-    close(fd);
-    return rc;
-}
-
-static int write_all(int fd, const void *data, size_t n, const char *what)
-{
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return pier_error_set_errno(errno == ENOSPC ? PIER_ETOOBIG : PIER_EIO, "write %s",
-                                        what);
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int pread_all(int fd, void *out, size_t n, off_t off, const char *what)
-{
-    char *p = out;
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n, off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return pier_error_set_errno(PIER_EIO, "read %s", what);
-        }
-        if (r == 0)
-            return pier_error_set(PIER_EIO, "%s: unexpected end of file", what);
-        p += r;
-        off += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
 
 static bool key_ok(const char *key, size_t key_len)
 {
@@ -353,146 +147,6 @@ const char *pier_store_meta_get(const pier_store_meta *m, const char *name)
     return NULL;
 }
 
-static void meta_set_key(pier_store_meta *m, const char *key, size_t key_len)
-{
-    free(m->key);
-    m->key = pier_malloc(key_len + 1);
-    memcpy(m->key, key, key_len);
-    m->key[key_len] = '\0';
-    m->key_len = key_len;
-}
-
-static int rec_put(pier_buf *b, const char *name, const void *value, size_t n)
-{
-    unsigned char len[4];
-    size_t name_len = strlen(name);
-    put_u32(len, (uint32_t)name_len);
-    if (pier_buf_put(b, len, 4) || pier_buf_put(b, name, name_len))
-        return PIER_ETOOBIG;
-    put_u32(len, (uint32_t)n);
-    if (pier_buf_put(b, len, 4) || pier_buf_put(b, value, n))
-        return PIER_ETOOBIG;
-    return 0;
-}
-
-/* Serializes m as RECORDS + TRAILER into b. */
-static int meta_encode(pier_buf *b, const pier_store_meta *m)
-{
-    char num[32];
-    int rc = 0;
-    if (m->key)
-        rc |= rec_put(b, ":key", m->key, m->key_len);
-    snprintf(num, sizeof num, "%llu", (unsigned long long)m->size);
-    rc |= rec_put(b, ":size", num, strlen(num));
-    rc |= rec_put(b, ":etag", m->etag, strlen(m->etag));
-    snprintf(num, sizeof num, "%lld", (long long)m->mtime_ms);
-    rc |= rec_put(b, ":mtime", num, strlen(num));
-    for (size_t i = 0; i < m->header_count; i++)
-        rc |= rec_put(b, m->headers[i].name, m->headers[i].value, strlen(m->headers[i].value));
-    if (rc)
-        return pier_error_set(PIER_ETOOBIG, "object metadata is larger than %zu bytes",
-                              RECORDS_MAX);
-    unsigned char tr[TRAILER_LEN];
-    put_u32(tr, (uint32_t)b->len);
-    put_u32(tr + 4, pier_crc32c(0, b->ptr, b->len));
-    memcpy(tr + 8, TRAILER_MAGIC, 8);
-    return pier_buf_put(b, tr, TRAILER_LEN);
-}
-
-/* Reads the metadata of an open object file (what names it in errors). The
- * data is bytes 0..meta->size. */
-static int meta_read_fd(int fd, const char *what, pier_store_meta *m)
-{
-    int rc = 0;
-    unsigned char *rec = NULL;
-    struct stat st;
-    memset(m, 0, sizeof *m);
-    if (fstat(fd, &st) != 0)
-        return pier_error_set_errno(PIER_EIO, "stat %s", what);
-    unsigned char tr[TRAILER_LEN];
-    if (st.st_size < TRAILER_LEN)
-        return pier_error_set(PIER_EIO, "%s: not an object file (too short)", what);
-    if ((rc = pread_all(fd, tr, TRAILER_LEN, st.st_size - TRAILER_LEN, what)))
-        return rc;
-    if (memcmp(tr + 8, TRAILER_MAGIC, 8) != 0)
-        return pier_error_set(PIER_EIO, "%s: not an object file (no trailer)", what);
-    uint32_t len = get_u32(tr);
-    if (len > RECORDS_MAX || (off_t)len + TRAILER_LEN > st.st_size)
-        return pier_error_set(PIER_EIO, "%s: corrupt metadata length", what);
-    rec = pier_malloc(len ? len : 1);
-    off_t rec_off = st.st_size - TRAILER_LEN - (off_t)len;
-    if ((rc = pread_all(fd, rec, len, rec_off, what)))
-        goto done;
-    if (pier_crc32c(0, rec, len) != get_u32(tr + 4)) {
-        rc = pier_error_set(PIER_EIO, "%s: metadata checksum mismatch", what);
-        goto done;
-    }
-    bool have_size = false;
-    for (size_t p = 0; p < len;) {
-        if (len - p < 4)
-            goto corrupt;
-        uint32_t nl = get_u32(rec + p);
-        p += 4;
-        if (nl > len - p || len - p - nl < 4)
-            goto corrupt;
-        char *name = pier_strndup((const char *)rec + p, nl);
-        p += nl;
-        uint32_t vl = get_u32(rec + p);
-        p += 4;
-        if (vl > len - p) {
-            free(name);
-            goto corrupt;
-        }
-        const char *val = (const char *)rec + p;
-        p += vl;
-        if (strcmp(name, ":key") == 0) {
-            meta_set_key(m, val, vl);
-        } else if (strcmp(name, ":size") == 0 || strcmp(name, ":mtime") == 0) {
-            char *v = pier_strndup(val, vl);
-            uint64_t u = 0;
-            int prc = pier_parse_u64(v, &u);
-            free(v);
-            if (prc) {
-                free(name);
-                goto corrupt;
-            }
-            if (name[1] == 's') {
-                m->size = u;
-                have_size = true;
-            } else {
-                m->mtime_ms = (int64_t)u;
-            }
-        } else if (strcmp(name, ":etag") == 0) {
-            snprintf(m->etag, sizeof m->etag, "%.*s", (int)vl, val);
-        } else if (name[0] != ':') {
-            char *v = pier_strndup(val, vl);
-            pier_store_meta_add(m, name, v);
-            free(v);
-        }
-        free(name);
-    }
-    if (!have_size || m->size != (uint64_t)rec_off)
-        goto corrupt;
-    goto done;
-corrupt:
-    rc = pier_error_set(PIER_EIO, "%s: corrupt metadata", what);
-done:
-    free(rec);
-    if (rc)
-        pier_store_meta_clear(m);
-    return rc;
-}
-
-static int meta_read_path(const char *path, pier_store_meta *m)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return pier_error_set_errno(errno == ENOENT ? PIER_ENOTFOUND : PIER_EIO, "open %s", path);
-    int rc = meta_read_fd(fd, path, m);
-    close(fd);
-    return rc;
-}
-
 /* ---- buckets ---- */
 
 bool pier_store_bucket_name_ok(const char *name)
@@ -550,7 +204,7 @@ static void bucket_free(bucket *b)
 {
     if (!b)
         return;
-    sl_destroy(&b->index);
+    pier_storeindex_destroy(&b->index);
     pthread_mutex_destroy(&b->lock);
     free(b->dir);
     free(b);
@@ -562,7 +216,7 @@ static bucket *bucket_new(pier_store *s, const char *name)
     snprintf(b->name, sizeof b->name, "%s", name);
     b->dir = pier_path_join(s->buckets_dir, name);
     pthread_mutex_init(&b->lock, NULL);
-    sl_init(&b->index);
+    pier_storeindex_init(&b->index);
     return b;
 }
 
@@ -624,8 +278,8 @@ static int bucket_scan(bucket *b)
                     continue;
                 char *path = pier_path_join(shard, fe->d_name);
                 pier_store_meta m;
-                if (meta_read_path(path, &m) == 0 && m.key) {
-                    sl_upsert(&b->index, &m);
+                if (pier_storefile_read_path(path, &m) == 0 && m.key) {
+                    pier_storeindex_upsert(&b->index, &m);
                 } else {
                     PIER_WARN("store: skipping unreadable object file %s: %s", path,
                               pier_error_last());
@@ -653,7 +307,8 @@ static int bucket_load(pier_store *s, const char *name)
         json_decref(j);
     } else {
         struct stat st;
-        b->created_ms = stat(b->dir, &st) == 0 ? (int64_t)st.st_mtime * 1000 : now_ms();
+        b->created_ms =
+            stat(b->dir, &st) == 0 ? (int64_t)st.st_mtime * 1000 : pier_storefile_now_ms();
     }
     free(cfg);
     int rc = bucket_scan(b);
@@ -743,7 +398,7 @@ int pier_store_bucket_create(pier_store *s, const char *name)
     final = pier_path_join(s->buckets_dir, name);
     char *objects = pier_path_join(tmp, "objects");
     char *uploads = pier_path_join(tmp, "uploads");
-    int64_t created = now_ms();
+    int64_t created = pier_storefile_now_ms();
     rc = pier_file_mkdirs(objects, 0755);
     if (!rc)
         rc = pier_file_mkdirs(uploads, 0755);
@@ -757,7 +412,7 @@ int pier_store_bucket_create(pier_store *s, const char *name)
         rc = pier_error_set_errno(PIER_EIO, "rename %s to %s", tmp, final);
         goto done;
     }
-    fsync_dir(s->buckets_dir);
+    pier_storefile_fsync_dir(s->buckets_dir);
     bucket *b = bucket_new(s, name);
     b->created_ms = created;
     bucket_insert(s, b);
@@ -797,7 +452,7 @@ int pier_store_bucket_delete(pier_store *s, const char *name)
         rc = pier_error_set_errno(PIER_EIO, "rename %s", b->dir);
         goto done;
     }
-    fsync_dir(s->buckets_dir);
+    pier_storefile_fsync_dir(s->buckets_dir);
     memmove(s->buckets + i, s->buckets + i + 1, (s->bucket_count - i - 1) * sizeof *s->buckets);
     s->bucket_count--;
     bucket_free(b);
@@ -924,7 +579,7 @@ int pier_store_put_write(pier_store_put *p, const void *data, size_t n)
 {
     if (n == 0)
         return 0;
-    int rc = write_all(p->fd, data, n, p->tmp_path);
+    int rc = pier_storefile_write(p->fd, data, n, p->tmp_path);
     if (rc)
         return rc;
     pier_hash_update(p->md5, data, n);
@@ -960,20 +615,6 @@ void pier_store_put_abort(pier_store_put *p)
     free(p);
 }
 
-/* Appends meta's records to the temp file, fsyncs and closes it. */
-static int seal_tmp(int fd, const char *tmp_path, const pier_store_meta *meta)
-{
-    pier_buf rec;
-    pier_buf_init(&rec, RECORDS_MAX + TRAILER_LEN);
-    int rc = meta_encode(&rec, meta);
-    if (!rc)
-        rc = write_all(fd, rec.ptr, rec.len, tmp_path);
-    if (!rc && fsync(fd) != 0)
-        rc = pier_error_set_errno(PIER_EIO, "fsync %s", tmp_path);
-    pier_buf_free(&rec);
-    return rc;
-}
-
 /* Renames a sealed temp file into place as meta->key's object and updates
  * the index, together under the bucket's lock. */
 static int install_object(pier_store *s, const char *bucket_name, const char *tmp_path,
@@ -992,7 +633,7 @@ static int install_object(pier_store *s, const char *bucket_name, const char *tm
     if (mkdir(shard, 0755) == 0) {
         /* a new shard: its entry in objects/ must be durable too */
         char *objects = pier_strndup(shard, strrchr(shard, '/') - shard);
-        fsync_dir(objects);
+        pier_storefile_fsync_dir(objects);
         free(objects);
     } else if (errno != EEXIST) {
         rc = pier_error_set_errno(PIER_EIO, "mkdir %s", shard);
@@ -1002,31 +643,16 @@ static int install_object(pier_store *s, const char *bucket_name, const char *tm
     if (rename(tmp_path, path) != 0) {
         rc = pier_error_set_errno(PIER_EIO, "rename %s to %s", tmp_path, path);
     } else {
-        sl_upsert(&b->index, meta);
+        pier_storeindex_upsert(&b->index, meta);
     }
     pthread_mutex_unlock(&b->lock);
 done:
     pthread_rwlock_unlock(&s->lock);
     if (!rc)
-        rc = fsync_dir(shard);
+        rc = pier_storefile_fsync_dir(shard);
     free(path);
     free(shard);
     return rc;
-}
-
-static void meta_copy_headers(pier_store_meta *m, const pier_store_header *h, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        pier_store_meta_add(m, h[i].name, h[i].value);
-}
-
-static void meta_move(pier_store_meta *dst, pier_store_meta *src)
-{
-    if (dst)
-        *dst = *src;
-    else
-        pier_store_meta_clear(src);
-    memset(src, 0, sizeof *src);
 }
 
 static char *part_path(pier_store *s, const char *bucket_name, const char *upload_id,
@@ -1050,12 +676,12 @@ int pier_store_put_commit(pier_store_put *p, const pier_store_header *headers, s
     unsigned char md5[PIER_MD5_LEN];
     pier_store_put_md5(p, md5);
     if (p->key)
-        meta_set_key(&meta, p->key, p->key_len);
+        pier_storefile_set_key(&meta, p->key, p->key_len);
     meta.size = p->size;
     pier_hex_encode(meta.etag, md5, PIER_MD5_LEN);
-    meta.mtime_ms = now_ms();
-    meta_copy_headers(&meta, headers, header_count);
-    if ((rc = seal_tmp(p->fd, p->tmp_path, &meta)))
+    meta.mtime_ms = pier_storefile_now_ms();
+    pier_storefile_add_headers(&meta, headers, header_count);
+    if ((rc = pier_storefile_seal(p->fd, p->tmp_path, &meta)))
         goto done;
     close(p->fd);
     p->fd = -1;
@@ -1068,7 +694,7 @@ int pier_store_put_commit(pier_store_put *p, const pier_store_header *headers, s
                      : pier_error_set_errno(PIER_EIO, "rename to %s", dst);
         } else {
             char *dir = part_path(p->s, p->bucket, p->upload_id, 0);
-            rc = fsync_dir(dir);
+            rc = pier_storefile_fsync_dir(dir);
             free(dir);
         }
         free(dst);
@@ -1078,7 +704,7 @@ int pier_store_put_commit(pier_store_put *p, const pier_store_header *headers, s
     if (!rc) {
         free(p->tmp_path); /* renamed: nothing left to unlink */
         p->tmp_path = NULL;
-        meta_move(out, &meta);
+        pier_storefile_move(out, &meta);
     }
 done:
     pier_store_meta_clear(&meta);
@@ -1112,9 +738,9 @@ static int object_open(pier_store *s, const char *bucket_name, const char *key, 
                  : pier_error_set_errno(PIER_EIO, "open %s", path);
         goto done;
     }
-    if ((rc = meta_read_fd(fd, path, meta)))
+    if ((rc = pier_storefile_read(fd, path, meta)))
         goto done;
-    if (!meta->key || key_cmp(meta->key, meta->key_len, key, key_len) != 0) {
+    if (!meta->key || pier_storeindex_cmp(meta->key, meta->key_len, key, key_len) != 0) {
         rc = pier_error_set(PIER_ENOTFOUND, "NoSuchKey: the key does not exist");
         goto done;
     }
@@ -1165,39 +791,17 @@ int pier_store_delete(pier_store *s, const char *bucket_name, const char *key, s
         rc = errno == ENOENT ? pier_error_set(PIER_ENOTFOUND, "NoSuchKey: the key does not exist")
                              : pier_error_set_errno(PIER_EIO, "unlink %s", path);
     } else {
-        sl_remove(&b->index, key, key_len);
+        pier_storeindex_remove(&b->index, key, key_len);
     }
     pthread_mutex_unlock(&b->lock);
 done:
     pthread_rwlock_unlock(&s->lock);
     if (!rc) {
         shard = pier_strndup(path, strrchr(path, '/') - path);
-        fsync_dir(shard);
+        pier_storefile_fsync_dir(shard);
     }
     free(path);
     free(shard);
-    return rc;
-}
-
-/* Copies len bytes from in (at offset off) to out, hashing them into md5
- * when not NULL. */
-static int copy_range(int in, off_t off, uint64_t len, int out, const char *out_path,
-                      pier_hash *md5)
-{
-    char *buf = pier_malloc(COPY_CHUNK);
-    int rc = 0;
-    while (len > 0) {
-        size_t n = len < COPY_CHUNK ? (size_t)len : COPY_CHUNK;
-        if ((rc = pread_all(in, buf, n, off, "object data")))
-            break;
-        if (md5)
-            pier_hash_update(md5, buf, n);
-        if ((rc = write_all(out, buf, n, out_path)))
-            break;
-        off += (off_t)n;
-        len -= n;
-    }
-    free(buf);
     return rc;
 }
 
@@ -1220,31 +824,31 @@ int pier_store_copy(pier_store *s, const char *src_bucket, const char *src_key, 
     if ((rc = tmp_create(s, "copy", &tmp, &fd)))
         goto done;
     md5 = pier_hash_new(PIER_HASH_MD5);
-    if ((rc = copy_range(in, 0, src.size, fd, tmp, md5)))
+    if ((rc = pier_storefile_copy(in, 0, src.size, fd, tmp, md5)))
         goto done;
     unsigned char digest[PIER_MD5_LEN];
     pier_hash_final(md5, digest);
-    meta_set_key(&meta, dst_key, dst_len);
+    pier_storefile_set_key(&meta, dst_key, dst_len);
     meta.size = src.size;
     pier_hex_encode(meta.etag, digest, PIER_MD5_LEN);
-    meta.mtime_ms = now_ms();
+    meta.mtime_ms = pier_storefile_now_ms();
     if (headers) {
-        meta_copy_headers(&meta, headers, header_count);
+        pier_storefile_add_headers(&meta, headers, header_count);
         for (size_t i = 0; i < src.header_count; i++)
             if (pier_str_starts_with(src.headers[i].name, "x-amz-checksum-") &&
                 !pier_store_meta_get(&meta, src.headers[i].name))
                 pier_store_meta_add(&meta, src.headers[i].name, src.headers[i].value);
     } else {
-        meta_copy_headers(&meta, src.headers, src.header_count);
+        pier_storefile_add_headers(&meta, src.headers, src.header_count);
     }
-    if ((rc = seal_tmp(fd, tmp, &meta)))
+    if ((rc = pier_storefile_seal(fd, tmp, &meta)))
         goto done;
     close(fd);
     fd = -1;
     if ((rc = install_object(s, dst_bucket, tmp, &meta)))
         goto done;
     PIER_FREE(tmp);
-    meta_move(out, &meta);
+    pier_storefile_move(out, &meta);
 done:
     if (in >= 0)
         close(in);
@@ -1291,13 +895,13 @@ static size_t group_end(const char *key, size_t key_len, const pier_store_list_o
 }
 
 /* The first node of the group-free range after group key[0..g]. */
-static sl_node *skip_group(skiplist *l, const char *key, size_t g)
+static pier_storeindex_node *skip_group(pier_storeindex *l, const char *key, size_t g)
 {
     char succ[PIER_STORE_KEY_MAX + 1];
     size_t succ_len;
     if (g > PIER_STORE_KEY_MAX || !prefix_successor(key, g, succ, &succ_len))
         return NULL;
-    return sl_seek(l, succ, succ_len, false, NULL);
+    return pier_storeindex_seek(l, succ, succ_len, false, NULL);
 }
 
 static void result_add_prefix(pier_store_list_result *r, const char *p, size_t n)
@@ -1324,19 +928,19 @@ int pier_store_list(pier_store *s, const char *bucket_name, const pier_store_lis
         return PIER_ENOTFOUND;
     }
     pthread_mutex_lock(&b->lock);
-    skiplist *l = &b->index;
+    pier_storeindex *l = &b->index;
     const char *prefix = o->prefix ? o->prefix : "";
-    sl_node *x;
+    pier_storeindex_node *x;
     if (o->start_after && o->start_after_len > 0 &&
-        key_cmp(o->start_after, o->start_after_len, prefix, o->prefix_len) >= 0) {
+        pier_storeindex_cmp(o->start_after, o->start_after_len, prefix, o->prefix_len) >= 0) {
         /* A start inside a group means that group was already given. */
         size_t g = group_end(o->start_after, o->start_after_len, o);
         if (g)
             x = skip_group(l, o->start_after, g);
         else
-            x = sl_seek(l, o->start_after, o->start_after_len, true, NULL);
+            x = pier_storeindex_seek(l, o->start_after, o->start_after_len, true, NULL);
     } else {
-        x = sl_seek(l, prefix, o->prefix_len, false, NULL);
+        x = pier_storeindex_seek(l, prefix, o->prefix_len, false, NULL);
     }
     size_t count = 0;
     while (x) {
@@ -1425,10 +1029,10 @@ int pier_store_upload_create(pier_store *s, const char *bucket_name, const char 
         rc = pier_error_set_errno(PIER_EIO, "create %s", file);
         goto done;
     }
-    meta_set_key(&meta, key, key_len);
-    meta.mtime_ms = now_ms();
-    meta_copy_headers(&meta, headers, header_count);
-    if ((rc = seal_tmp(fd, file, &meta)))
+    pier_storefile_set_key(&meta, key, key_len);
+    meta.mtime_ms = pier_storefile_now_ms();
+    pier_storefile_add_headers(&meta, headers, header_count);
+    if ((rc = pier_storefile_seal(fd, file, &meta)))
         goto done;
     final = part_path(s, bucket_name, upload_id, 0);
     char *uploads = pier_strndup(final, strrchr(final, '/') - final);
@@ -1438,7 +1042,7 @@ int pier_store_upload_create(pier_store *s, const char *bucket_name, const char 
         rc = pier_error_set_errno(errno == ENOENT ? PIER_ENOTFOUND : PIER_EIO, "rename to %s",
                                   final);
     else
-        fsync_dir(uploads);
+        pier_storefile_fsync_dir(uploads);
     free(uploads);
 done:
     if (fd >= 0)
@@ -1464,7 +1068,7 @@ int pier_store_upload_head(pier_store *s, const char *bucket_name, const char *u
                               upload_id ? upload_id : "");
     char *dir = part_path(s, bucket_name, upload_id, 0);
     char *file = pier_path_join(dir, "upload");
-    rc = meta_read_path(file, meta);
+    rc = pier_storefile_read_path(file, meta);
     if (rc == PIER_ENOTFOUND)
         rc = pier_error_set(PIER_ENOTFOUND, "NoSuchUpload: upload '%s' does not exist", upload_id);
     free(dir);
@@ -1528,7 +1132,7 @@ int pier_store_part_list(pier_store *s, const char *bucket_name, const char *upl
             continue;
         char *path = pier_path_join(dir, de->d_name);
         pier_store_meta pm;
-        if (meta_read_path(path, &pm) == 0) {
+        if (pier_storefile_read_path(path, &pm) == 0) {
             if (*count == cap) {
                 cap = cap ? cap * 2 : 16;
                 *out = pier_realloc(*out, cap * sizeof **out);
@@ -1552,7 +1156,7 @@ int pier_store_part_list(pier_store *s, const char *bucket_name, const char *upl
 static int cmp_uploads(const void *a, const void *b)
 {
     const pier_store_upload *x = a, *y = b;
-    int c = key_cmp(x->key, x->key_len, y->key, y->key_len);
+    int c = pier_storeindex_cmp(x->key, x->key_len, y->key, y->key_len);
     if (c)
         return c;
     return x->initiated_ms < y->initiated_ms ? -1 : x->initiated_ms > y->initiated_ms;
@@ -1660,7 +1264,7 @@ int pier_store_upload_complete(pier_store *s, const char *bucket_name, const cha
         etag_norm(parts[i].etag, want, sizeof want);
         pier_store_meta pm;
         int in = open(path, O_RDONLY | O_CLOEXEC);
-        rc = in < 0 ? PIER_ENOTFOUND : meta_read_fd(in, path, &pm);
+        rc = in < 0 ? PIER_ENOTFOUND : pier_storefile_read(in, path, &pm);
         if (rc == 0 && strcmp(pm.etag, want) != 0) {
             pier_store_meta_clear(&pm);
             rc = PIER_ENOTFOUND;
@@ -1688,7 +1292,7 @@ int pier_store_upload_complete(pier_store *s, const char *bucket_name, const cha
         unsigned char bin[PIER_MD5_LEN];
         if (pier_hex_decode(bin, pm.etag, PIER_MD5_LEN) == 0)
             pier_hash_update(md5s, bin, PIER_MD5_LEN);
-        rc = copy_range(in, 0, pm.size, fd, tmp, NULL);
+        rc = pier_storefile_copy(in, 0, pm.size, fd, tmp, NULL);
         total += pm.size;
         close(in);
         free(path);
@@ -1698,13 +1302,13 @@ int pier_store_upload_complete(pier_store *s, const char *bucket_name, const cha
     }
     unsigned char digest[PIER_MD5_LEN];
     pier_hash_final(md5s, digest);
-    meta_set_key(&meta, up.key, up.key_len);
+    pier_storefile_set_key(&meta, up.key, up.key_len);
     meta.size = total;
     pier_hex_encode(meta.etag, digest, PIER_MD5_LEN);
     snprintf(meta.etag + 32, sizeof meta.etag - 32, "-%zu", count);
-    meta.mtime_ms = now_ms();
-    meta_copy_headers(&meta, up.headers, up.header_count);
-    if ((rc = seal_tmp(fd, tmp, &meta)))
+    meta.mtime_ms = pier_storefile_now_ms();
+    pier_storefile_add_headers(&meta, up.headers, up.header_count);
+    if ((rc = pier_storefile_seal(fd, tmp, &meta)))
         goto done;
     close(fd);
     fd = -1;
@@ -1712,7 +1316,7 @@ int pier_store_upload_complete(pier_store *s, const char *bucket_name, const cha
         goto done;
     PIER_FREE(tmp);
     pier_file_remove_tree(dir);
-    meta_move(out, &meta);
+    pier_storefile_move(out, &meta);
 done:
     if (fd >= 0)
         close(fd);
