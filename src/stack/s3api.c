@@ -121,8 +121,11 @@ static int target(pier_s3req *r)
     }
     pier_buf k = PIER_BUF_INIT;
     pier_buf_init(&k, 4 * PIER_STORE_KEY_MAX);
-    if (pier_uri_decode(&k, p, (size_t)(end - p), false) != 0) {
+    int rc = pier_uri_decode(&k, p, (size_t)(end - p), false);
+    if (rc != 0) {
         pier_buf_free(&k);
+        if (rc == PIER_ETOOBIG)
+            return pier_s3req_error(r, "KeyTooLongError", "Your key is too long");
         return pier_s3req_error(r, "InvalidArgument", "bad percent-encoding in the key");
     }
     r->key = pier_server_req_strndup(r->req, k.ptr ? k.ptr : "", k.len);

@@ -298,6 +298,19 @@ class Boto3Basics(unittest.TestCase):
         status, _, data = send("POST", "/boto", h, b"<Delete><oops", query=[("delete", "")])
         self.assertEqual((status, error_code(data)), (400, "MalformedXML"))
 
+    def test_key_limits(self):
+        k1024 = "k" * 1024
+        self.s3.put_object(Bucket="boto", Key=k1024, Body=b"long")
+        self.assertEqual(self.s3.get_object(Bucket="boto", Key=k1024)["Body"].read(), b"long")
+        for key in ("k" * 1025, "\u00e9" * 2100):
+            with self.assertRaises(botocore.exceptions.ClientError) as e:
+                self.s3.put_object(Bucket="boto", Key=key, Body=b"x")
+            self.assertEqual(e.exception.response["Error"]["Code"], "KeyTooLongError")
+        for key in ("../../etc/passwd", "a//b", "a%2Fb", "sp ace/+plus", "\u00fcn\u00efc\u00f8de"):
+            self.s3.put_object(Bucket="boto", Key=key, Body=key.encode())
+            self.assertEqual(self.s3.get_object(Bucket="boto", Key=key)["Body"].read(),
+                             key.encode())
+
     def test_copy(self):
         self.s3.put_object(Bucket="boto", Key="src", Body=b"copy me", ContentType="text/x-a",
                            Metadata={"m": "1"})
