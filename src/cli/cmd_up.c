@@ -16,10 +16,24 @@
  * the pipeline once and stops.
  *
  * The engine's hooks are wired here, where the stack and the pipeline
- * meet: deploy and invalidation go through pipeline/publish.c over the
- * S3 and CloudFront APIs of the stack, signed with the stack's credential.
+ * meet:
+ *   grant       a credentials-service grant per build, scoped to the
+ *               pipeline's bucket (and prefix) and distribution
+ *               (AWS_CONTAINER_CREDENTIALS_FULL_URI + _AUTHORIZATION_TOKEN);
+ *   deploy, invalidate   pipeline/publish.c over the stack's S3 and
+ *               CloudFront APIs, signed with session credentials that pier
+ *               fetches from its own grant over the same endpoint (the
+ *               administrator key is never handed to a build);
+ *   action      pipeline/action.c with one job registry, served as the
+ *               CodePipeline job API on the API listener, and a grant per
+ *               action (also codepipeline:*); the job is bound to the
+ *               grant's session key.
+ * The stack serves one distribution per pipeline on the edge listener
+ * (Host = the pipeline's host) and the webhook endpoint of every pipeline
+ * with a webhook trigger.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -39,7 +53,10 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "cli/commands.h"
+#include "deploy/rules.h"
+#include "pipeline/action.h"
 #include "pipeline/engine.h"
+#include "pipeline/jobapi.h"
 #include "pipeline/pipeconf.h"
 #include "pipeline/publish.h"
 #include "pipeline/state.h"
@@ -58,7 +75,52 @@ typedef struct {
     pier_engine *engine;           /* the pipelines */
     pier_credentials_chain *creds; /* signs deploys and invalidations */
     char *cdn_endpoint;            /* CloudFront API of the stack, or NULL */
+    pier_jobapi *jobs;             /* invoke actions' jobs (the job API reports here) */
+    char *codepipeline_endpoint;   /* AWS_ENDPOINT_URL_CODEPIPELINE */
+    pthread_mutex_t engine_mu;     /* guards engine for the webhook threads */
+    pier_credsvc_grant own;        /* pier's own grant (deploy, invalidate) */
+    char own_env[2][400];          /* its FULL_URI and token, read by creds_getenv */
 } up_session;
+
+/* ---- grants ---- */
+
+/* A grant scoped to the pipeline's bucket (prefix) and distribution, plus
+ * extra actions (NULL: s3:* and cloudfront:*). */
+static int pipeline_grant(up_session *u, const pier_pipeconf_pipeline *p, bool codepipeline,
+                          int64_t ttl_s, pier_credsvc_grant *g)
+{
+    char bucket[512];
+    if (p->prefix && p->prefix[0])
+        snprintf(bucket, sizeof bucket, "%s/%s", p->bucket, p->prefix);
+    else
+        snprintf(bucket, sizeof bucket, "%s", p->bucket);
+    const char *buckets[] = {bucket};
+    const char *dists[] = {p->distribution};
+    const char *actions[] = {"s3:*", "cloudfront:*", "codepipeline:*"};
+    pier_credsvc_scope sc = {
+        .name = p->name,
+        .buckets = buckets,
+        .bucket_count = 1,
+        .distributions = dists,
+        .distribution_count = 1,
+        .actions = actions,
+        .action_count = codepipeline ? 3 : 2,
+        .ttl_s = ttl_s > PIER_CREDSVC_MAX_TTL ? PIER_CREDSVC_MAX_TTL : ttl_s,
+    };
+    return pier_credsvc_grant_new(pier_stack_credsvc(u->stack), &sc, g);
+}
+
+/* The credential chain's environment: only the container endpoint of
+ * pier's own grant. */
+static const char *creds_getenv(void *ctx, const char *name)
+{
+    up_session *u = ctx;
+    if (strcmp(name, "AWS_CONTAINER_CREDENTIALS_FULL_URI") == 0)
+        return u->own_env[0];
+    if (strcmp(name, "AWS_CONTAINER_AUTHORIZATION_TOKEN") == 0)
+        return u->own_env[1];
+    return NULL;
+}
 
 /* ---- hooks ---- */
 
@@ -79,12 +141,151 @@ static void fill_publish(up_session *u, const pier_engine_run *run, pier_publish
 static int hook_grant(void *ctx, const pier_engine_run *run, pier_engine_grant *out)
 {
     up_session *u = ctx;
-    (void)run;
     memset(out, 0, sizeof *out);
+    const pier_pipeconf_pipeline *p = run->pipeline;
+    pier_credsvc_grant g;
+    int64_t ttl = (int64_t)(p->timeout_sec ? p->timeout_sec : 3600) + 600;
+    int rc = pipeline_grant(u, p, false, ttl, &g);
+    if (rc != 0)
+        return rc;
+    out->credentials_uri = pier_strdup(g.uri);
+    out->credentials_token = pier_strdup(g.token);
+    memset(&g, 0, sizeof g);
     out->s3_endpoint = pier_strdup(pier_stack_api_url(u->stack));
     if (u->cdn_endpoint)
         out->cloudfront_endpoint = pier_strdup(u->cdn_endpoint);
+    out->codepipeline_endpoint = pier_strdup(u->codepipeline_endpoint);
     return 0;
+}
+
+/* ---- invoke actions ---- */
+
+typedef struct {
+    const pier_engine_run *run;    /* the run */
+    const pier_pipeconf_action *a; /* the action */
+    const char *secrets[3];        /* the action's token, session secret and session token */
+} action_ctx;
+
+static void action_log(void *ctx, bool is_stderr, const char *line)
+{
+    action_ctx *c = ctx;
+    pier_engine_log(c->run->log, "action %s%s: %s", c->a->name, is_stderr ? " (stderr)" : "", line);
+}
+
+static void action_mask(void *ctx, pier_buf *text)
+{
+    action_ctx *c = ctx;
+    if (c->run->mask)
+        c->run->mask(c->run->mask_ctx, text);
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = c->secrets[i];
+        size_t vl = v ? strlen(v) : 0;
+        if (vl == 0 || !text->ptr || !strstr(text->ptr, v))
+            continue;
+        pier_buf out = PIER_BUF_INIT;
+        for (const char *p = text->ptr, *hit; p; p = hit ? hit + vl : NULL) {
+            hit = strstr(p, v);
+            pier_buf_put(&out, p, hit ? (size_t)(hit - p) : strlen(p));
+            if (hit)
+                pier_buf_puts(&out, "***");
+        }
+        pier_buf_reset(text);
+        pier_buf_put(text, out.ptr ? out.ptr : "", out.len);
+        pier_buf_free(&out);
+    }
+}
+
+static int hook_action(void *ctx, const pier_engine_run *run, const pier_pipeconf_action *a,
+                       const char *artifact_dir)
+{
+    up_session *u = ctx;
+    const pier_pipeconf_pipeline *p = run->pipeline;
+    unsigned timeout = a->timeout_sec ? a->timeout_sec : 300;
+    pier_credsvc_grant g;
+    pier_credsvc_session sess;
+    memset(&sess, 0, sizeof sess);
+    int rc = pipeline_grant(u, p, true, (int64_t)timeout + 300, &g);
+    if (rc != 0)
+        return rc;
+    if ((rc = pier_credsvc_fetch(pier_stack_credsvc(u->stack), g.id, g.token, &sess)) != 0) {
+        pier_credsvc_revoke(pier_stack_credsvc(u->stack), g.id);
+        return rc;
+    }
+    pier_buf e0 = PIER_BUF_INIT, e1 = PIER_BUF_INIT;
+    pier_buf_printf(&e0, "AWS_CONTAINER_CREDENTIALS_FULL_URI=%s", g.uri);
+    pier_buf_printf(&e1, "AWS_CONTAINER_AUTHORIZATION_TOKEN=%s", g.token);
+    const char *env[] = {pier_buf_cstr(&e0), pier_buf_cstr(&e1)};
+    char expiration[32];
+    pier_time_iso8601(expiration, sizeof expiration, (time_t)sess.expires);
+    pier_jobapi_artifact input = {
+        .name = "BuildArtifact",
+        .revision = run->commit,
+        .bucket = p->bucket,
+        .key = p->prefix,
+    };
+    action_ctx ac = {run, a, {g.token, sess.secret_access_key, sess.session_token}};
+    pier_action_options o = {
+        .name = a->name,
+        .command = a->command,
+        .cwd = artifact_dir,
+        .jobs = u->jobs,
+        .job =
+            {
+                .function_name = a->name,
+                .user_parameters = a->user_parameters,
+                .inputs = &input,
+                .input_count = 1,
+                .access_key_id = sess.access_key_id,
+                .secret_access_key = sess.secret_access_key,
+                .session_token = sess.session_token,
+                .expiration = expiration,
+                .owner_key_id = sess.access_key_id,
+                .pipeline = p->name,
+                .action = a->name,
+            },
+        .env = env,
+        .env_count = 2,
+        .codepipeline_endpoint = u->codepipeline_endpoint,
+        .cloudfront_endpoint = u->cdn_endpoint,
+        .s3_endpoint = pier_stack_api_url(u->stack),
+        .region = "us-east-1",
+        .timeout_sec = timeout,
+        .log = action_log,
+        .log_ctx = &ac,
+        .mask = action_mask,
+        .mask_ctx = &ac,
+    };
+    pier_action_result res;
+    memset(&res, 0, sizeof res);
+    rc = pier_action_run(&o, &res);
+    if (rc == 0 && res.status == PIER_ACTION_SUCCEEDED) {
+        pier_engine_log(run->log, "action %s: Succeeded%s%s", a->name, res.summary ? ": " : "",
+                        res.summary ? res.summary : "");
+    } else if (rc == 0) {
+        pier_buf m = PIER_BUF_INIT;
+        pier_buf_printf(&m, "%s: %s", pier_action_status_name(res.status),
+                        res.message ? res.message : "failed");
+        if (res.stderr_tail && res.stderr_tail[0]) {
+            /* the tail on one line, its last 600 bytes at most */
+            size_t n = strlen(res.stderr_tail);
+            const char *t = n > 600 ? res.stderr_tail + n - 600 : res.stderr_tail;
+            pier_buf_puts(&m, "; stderr: ");
+            for (; *t; t++)
+                pier_buf_putc(&m, *t == '\n' ? '|' : *t);
+        }
+        pier_engine_log(run->log, "action %s: %s", a->name, pier_buf_cstr(&m));
+        rc = pier_error_set(PIER_ERR, "%s", pier_buf_cstr(&m));
+        pier_buf_free(&m);
+    }
+    pier_action_result_clear(&res);
+    pier_credsvc_revoke(pier_stack_credsvc(u->stack), g.id);
+    memset(&g, 0, sizeof g);
+    memset(&sess, 0, sizeof sess);
+    pier_buf_free(&e0);
+    if (e1.ptr)
+        memset(e1.ptr, 0, e1.len);
+    pier_buf_free(&e1);
+    return rc;
 }
 
 static int hook_deploy(void *ctx, const pier_engine_run *run, const char *dir,
@@ -112,55 +313,132 @@ static int hook_invalidate(void *ctx, const pier_engine_run *run, char *const *p
                                    invalidation_id);
 }
 
-/* ---- the session ---- */
+/* ---- webhooks ---- */
 
-static void ini_value(const char *text, const char *key, char *out, size_t size)
+/* The pipeline's secret (trigger.webhook secret-env or secret-file) and
+ * branch; a pipeline without a webhook trigger is unknown here (404). */
+static int webhook_lookup(void *ctx, const char *pipeline, char **secret, char **branch)
 {
-    out[0] = 0;
-    size_t kl = strlen(key);
-    for (const char *p = text; p && *p;) {
-        const char *eol = strchr(p, '\n');
-        size_t n = eol ? (size_t)(eol - p) : strlen(p);
-        if (n > kl && strncmp(p, key, kl) == 0) {
-            const char *v = p + kl;
-            while (*v == ' ' || *v == '=')
-                v++;
-            size_t vl = n - (size_t)(v - p);
-            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
-                vl--;
-            if (vl < size) {
-                memcpy(out, v, vl);
-                out[vl] = 0;
-            }
+    up_session *u = ctx;
+    const pier_pipeconf_pipeline *p = pier_pipeconf_find(u->conf, pipeline);
+    if (!p || !p->webhook)
+        return pier_error_set(PIER_ENOTFOUND, "no pipeline '%s' with a webhook trigger", pipeline);
+    *secret = NULL;
+    if (p->webhook_secret_env) {
+        const char *v = getenv(p->webhook_secret_env);
+        if (v && *v)
+            *secret = pier_strdup(v);
+        else
+            PIER_WARN("pipeline %s: webhook secret variable %s is not set: refusing the request",
+                      p->name, p->webhook_secret_env);
+    } else if (p->webhook_secret_file) {
+        pier_buf b = PIER_BUF_INIT;
+        if (pier_file_read(p->webhook_secret_file, &b) == 0 && b.ptr) {
+            while (b.len && (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r'))
+                b.ptr[--b.len] = 0;
+            if (b.len)
+                *secret = pier_strdup(b.ptr);
+            memset(b.ptr, 0, b.len);
+        } else {
+            PIER_WARN("pipeline %s: webhook secret file %s: %s", p->name, p->webhook_secret_file,
+                      pier_error_last());
         }
-        p = eol ? eol + 1 : NULL;
+        pier_buf_free(&b);
     }
+    *branch = pier_strdup(p->branch);
+    return 0;
 }
 
+static int webhook_trigger(void *ctx, const char *pipeline, const char *trigger, const char *sha,
+                           int64_t *run_id)
+{
+    up_session *u = ctx;
+    pthread_mutex_lock(&u->engine_mu);
+    int rc = u->engine ? pier_engine_trigger(u->engine, pipeline, trigger, sha, run_id)
+                       : pier_error_set(PIER_EIO, "pier is starting or stopping");
+    pthread_mutex_unlock(&u->engine_mu);
+    return rc;
+}
+
+/* ---- the edge ---- */
+
+/* One distribution per pipeline: its id and host, bucket/prefix, and the
+ * rules file's and pier.yml `site:` rewrites. */
+static int add_site(up_session *u, const pier_pipeconf_pipeline *p)
+{
+    pier_edge_site *site = NULL;
+    int rc = pier_edge_site_new(&site, p->distribution, p->bucket);
+    if (rc == 0)
+        rc = pier_edge_site_add_host(site, p->host);
+    if (rc == 0 && p->prefix && p->prefix[0])
+        rc = pier_edge_site_set_prefix(site, p->prefix);
+    if (rc == 0 && (p->rules_file || p->site)) {
+        site->rules = pier_deploy_rules_new();
+        if (p->rules_file)
+            rc = pier_deploy_rules_load_file(site->rules, p->rules_file);
+        if (rc == 0 && p->site)
+            rc = pier_deploy_rules_load_yaml(site->rules, u->conf->doc, p->site);
+    }
+    if (rc != 0) {
+        pier_edge_site_free(site);
+        return pier_error_wrap(rc, "pipeline %s: distribution %s", p->name, p->distribution);
+    }
+    rc = pier_edge_add_site(pier_stack_edge(u->stack), site);
+    return rc == 0 ? 0 : pier_error_wrap(rc, "pipeline %s", p->name);
+}
+
+/* ---- the session ---- */
+
+/* pier's own deploys and invalidations: one grant over every pipeline's
+ * bucket and distribution, its session credentials fetched (and renewed)
+ * from the container endpoint by the standard chain. */
 static int make_creds(up_session *u)
 {
-    pier_buf text = PIER_BUF_INIT;
-    int rc = pier_file_read(pier_stack_credentials_file(u->stack), &text);
+    size_t n = u->conf->count;
+    const char **buckets = pier_calloc(n + 1, sizeof *buckets);
+    const char **dists = pier_calloc(n + 1, sizeof *dists);
+    for (size_t i = 0; i < n; i++) {
+        buckets[i] = u->conf->pipelines[i].bucket;
+        dists[i] = u->conf->pipelines[i].distribution;
+    }
+    pier_credsvc_scope sc = {
+        .name = "pier",
+        .buckets = buckets,
+        .bucket_count = n,
+        .distributions = dists,
+        .distribution_count = n,
+        .ttl_s = PIER_CREDSVC_MAX_TTL,
+    };
+    int rc = pier_credsvc_grant_new(pier_stack_credsvc(u->stack), &sc, &u->own);
+    free(buckets);
+    free(dists);
     if (rc != 0)
         return rc;
-    char id[128], secret[128];
-    ini_value(pier_buf_cstr(&text), "aws_access_key_id", id, sizeof id);
-    ini_value(pier_buf_cstr(&text), "aws_secret_access_key", secret, sizeof secret);
-    pier_buf_free(&text);
-    rc = pier_credentials_chain_new_static(&u->creds, id, secret, NULL);
-    memset(secret, 0, sizeof secret);
-    return rc;
+    snprintf(u->own_env[0], sizeof u->own_env[0], "%s", u->own.uri);
+    snprintf(u->own_env[1], sizeof u->own_env[1], "%s", u->own.token);
+    pier_credentials_options co = PIER_CREDENTIALS_OPTIONS_INIT;
+    co.getenv = creds_getenv;
+    co.getenv_ctx = u;
+    return pier_credentials_chain_new(&u->creds, &co);
 }
 
 static void session_close(up_session *u)
 {
-    pier_engine_stop(u->engine);
+    pthread_mutex_lock(&u->engine_mu);
+    pier_engine *e = u->engine;
+    u->engine = NULL;
+    pthread_mutex_unlock(&u->engine_mu);
+    pier_engine_stop(e);
     pier_state_close(u->state);
     pier_stack_free(u->stack);
     pier_credentials_chain_free(u->creds);
     pier_pipeconf_free(u->conf);
+    pier_jobapi_free(u->jobs);
     free(u->cdn_endpoint);
+    free(u->codepipeline_endpoint);
     free(u->data);
+    memset(&u->own, 0, sizeof u->own);
+    memset(u->own_env, 0, sizeof u->own_env);
 }
 
 static int session_open(up_session *u, bool no_poll)
@@ -184,14 +462,26 @@ static int session_open(up_session *u, bool no_poll)
     so.data_dir = stack_dir;
     so.api_listen = u->api_listen ? u->api_listen : "127.0.0.1:9000";
     so.default_bucket = "";
+    so.edge_listen = u->edge_listen ? u->edge_listen : "127.0.0.1:8080";
+    pier_webhookhttp_options wo = {
+        .lookup = webhook_lookup,
+        .lookup_ctx = u,
+        .trigger = webhook_trigger,
+        .trigger_ctx = u,
+    };
+    so.webhooks = &wo;
+    pier_jobapi_new(&u->jobs);
+    so.jobs = u->jobs;
     rc = pier_stack_start(&u->stack, &so);
     free(stack_dir);
     if (rc != 0)
         return rc;
-    if (u->edge_listen)
-        PIER_WARN("--edge-listen %s: this build's stack has no edge yet; sites are served "
-                  "from the S3 API (public-read buckets)",
-                  u->edge_listen);
+    u->cdn_endpoint = pier_strdup(pier_stack_api_url(u->stack));
+    {
+        pier_buf b = PIER_BUF_INIT;
+        pier_jobhttp_endpoint(&b, pier_stack_api_url(u->stack));
+        u->codepipeline_endpoint = pier_buf_detach(&b);
+    }
     pier_store *store = pier_stack_store(u->stack);
     for (size_t i = 0; i < u->conf->count; i++) {
         const pier_pipeconf_pipeline *p = &u->conf->pipelines[i];
@@ -199,6 +489,8 @@ static int session_open(up_session *u, bool no_poll)
         if (rc != 0 && rc != PIER_EEXISTS)
             return pier_error_wrap(rc, "pipeline %s: bucket %s", p->name, p->bucket);
         pier_store_bucket_set_public(store, p->bucket, true);
+        if ((rc = add_site(u, p)) != 0)
+            return rc;
     }
     if ((rc = make_creds(u)) != 0)
         return rc;
@@ -220,9 +512,16 @@ static int session_open(up_session *u, bool no_poll)
     eo.hooks.grant = hook_grant;
     eo.hooks.deploy = hook_deploy;
     eo.hooks.invalidate = hook_invalidate;
+    eo.hooks.action = hook_action;
     eo.no_poll = no_poll;
     eo.keep_work = getenv("PIER_KEEP_WORK") != NULL;
-    return pier_engine_start(&u->engine, &eo);
+    pier_engine *e = NULL;
+    if ((rc = pier_engine_start(&e, &eo)) != 0)
+        return rc;
+    pthread_mutex_lock(&u->engine_mu);
+    u->engine = e;
+    pthread_mutex_unlock(&u->engine_mu);
+    return 0;
 }
 
 static const char up_usage_name[] = "up";
@@ -307,10 +606,17 @@ static void print_banner(up_session *u)
         }
         if (p->poll_ms)
             printf(", polling every %u ms", p->poll_ms);
-        printf("\n  site:    %s/%s/index.html  (host %s, distribution %s)\n", api, p->bucket,
-               p->host, p->distribution);
+        const char *edge = pier_stack_edge_url(u->stack);
+        if (edge) {
+            const char *port = strrchr(edge, ':');
+            printf("\n  site:    http://%s%s/  (distribution %s; or curl -H 'Host: %s' %s/)\n",
+                   p->host, port ? port : "", p->distribution, p->host, edge);
+        } else {
+            printf("\n  site:    %s/%s/index.html  (no edge listener; distribution %s)\n", api,
+                   p->bucket, p->distribution);
+        }
         if (p->webhook)
-            printf("  webhook: %s/_pier/webhook/%s\n", api, p->name);
+            printf("  webhook: %s%s%s\n", api, PIER_WEBHOOKHTTP_PREFIX, p->name);
     }
     printf("dashboard: not in this version; `pier status --dir %s` shows the runs\n", u->dir);
     printf("push a change: commit to a watched branch of the repository; polling picks it up,\n"
@@ -322,6 +628,7 @@ static void print_banner(up_session *u)
 int pier_cmd_up(int argc, char **argv)
 {
     up_session u = {0};
+    pthread_mutex_init(&u.engine_mu, NULL);
     u.dir = ".";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--no-poll") == 0)
@@ -448,6 +755,7 @@ static int wait_run(const char *data, int64_t id, pier_run_status *st)
 int pier_cmd_run(int argc, char **argv)
 {
     up_session u = {0};
+    pthread_mutex_init(&u.engine_mu, NULL);
     u.dir = ".";
     const char *pipeline = NULL, *sha = NULL, *trigger = "manual";
     bool wait = false;
@@ -493,6 +801,8 @@ int pier_cmd_run(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         if (!u.api_listen)
             u.api_listen = "127.0.0.1:0";
+        if (!u.edge_listen)
+            u.edge_listen = ""; /* a one-off run serves no sites */
         if (session_open(&u, true) != 0 ||
             pier_engine_trigger(u.engine, pipeline, trigger, sha, &id) != 0) {
             status = pier_cli_fail(NULL);

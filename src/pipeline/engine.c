@@ -515,6 +515,29 @@ static int stage_actions(run_ctx *r)
     return 0;
 }
 
+/* pier_engine_run.mask: every secret value of the run becomes ***. */
+static void run_mask(void *ctx, pier_buf *text)
+{
+    const run_ctx *r = ctx;
+    for (size_t i = 0; i < r->secret_count && text->ptr; i++) {
+        const char *v = r->secrets[i].value;
+        size_t vl = v ? strlen(v) : 0;
+        if (vl == 0 || !strstr(text->ptr, v))
+            continue;
+        pier_buf out;
+        pier_buf_init(&out, text->max);
+        for (const char *p = text->ptr, *hit; p; p = hit ? hit + vl : NULL) {
+            hit = strstr(p, v);
+            pier_buf_put(&out, p, hit ? (size_t)(hit - p) : strlen(p));
+            if (hit)
+                pier_buf_puts(&out, "***");
+        }
+        pier_buf_reset(text);
+        pier_buf_put(text, out.ptr ? out.ptr : "", out.len);
+        pier_buf_free(&out);
+    }
+}
+
 static void run_pipeline(pier_engine *e, lane *l, int64_t id, const char *sha)
 {
     run_ctx r = {0};
@@ -537,7 +560,7 @@ static void run_pipeline(pier_engine *e, lane *l, int64_t id, const char *sha)
     r.log = fopen(r.log_path, "a");
     if (r.log)
         chmod(r.log_path, 0600);
-    r.hook_run = (pier_engine_run){l->p, id, r.build_id, r.to, r.log};
+    r.hook_run = (pier_engine_run){l->p, id, r.build_id, r.to, r.log, run_mask, &r};
     json_t *row = NULL;
     if (pier_state_run_json(e->o.state, id, &row) == 0) {
         static const char *const triggers[] = {"webhook", "poll", "manual", "retry", "redeploy"};

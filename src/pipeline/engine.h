@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/buf.h"
 #include "pipeline/pipeconf.h"
 #include "pipeline/state.h"
 
@@ -66,12 +67,15 @@ void pier_engine_deploy_result_clear(pier_engine_deploy_result *r);
 
 /* One run, as the hooks see it. */
 typedef struct {
-    const pier_pipeconf_pipeline *pipeline; /* its pipeline */
-    int64_t id;                             /* run id */
-    const char *build_id;                   /* "<pipeline>:<id>" */
-    const char *commit;                     /* the commit being deployed */
-    FILE *log;                              /* the run's log (lines are timestamped by
-                                               pier_engine_log) */
+    const pier_pipeconf_pipeline *pipeline;       /* its pipeline */
+    int64_t id;                                   /* run id */
+    const char *build_id;                         /* "<pipeline>:<id>" */
+    const char *commit;                           /* the commit being deployed */
+    FILE *log;                                    /* the run's log (lines are timestamped by
+                                                     pier_engine_log) */
+    void (*mask)(void *mask_ctx, pier_buf *text); /* replaces the run's secret values (and
+                                                     the build's credentials token) with *** */
+    void *mask_ctx;                               /* its context */
 } pier_engine_run;
 
 typedef struct {

@@ -309,13 +309,21 @@ static int parse_actions(parser *p, pier_pipeconf_pipeline *pl, const pier_yaml_
     return 0;
 }
 
+/* "E" + the name's letters and digits (15 at most) + "PIER", padded with
+ * '0' to 14 characters: a CloudFront-shaped id (E + 9..19), as the edge
+ * requires. */
 static void default_distribution(pier_buf *b, const char *name)
 {
     pier_buf_putc(b, 'E');
-    for (const char *s = name; *s; s++)
-        if (isalnum((unsigned char)*s))
+    size_t n = 0;
+    for (const char *s = name; *s && n < 15; s++)
+        if (isalnum((unsigned char)*s)) {
             pier_buf_putc(b, (char)toupper((unsigned char)*s));
+            n++;
+        }
     pier_buf_puts(b, "PIER");
+    while (b->len < 14)
+        pier_buf_putc(b, '0');
 }
 
 /* Strings the defaults make live as long as the config, in a list. */

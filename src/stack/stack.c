@@ -294,6 +294,12 @@ int pier_stack_start(pier_stack **out, const pier_stack_options *o)
         .lookup = admin_lookup,
         .lookup_ctx = s,
     };
+    if (o && o->webhooks)
+        pier_webhookhttp_register(s->api, o->webhooks);
+    if (o && o->jobs) {
+        pier_jobhttp_options jo = {.jobs = o->jobs, .lookup = admin_lookup, .lookup_ctx = s};
+        pier_jobhttp_register(s->api, &jo);
+    }
     pier_s3api_register(s->api, NULL, &ao);
     if ((rc = pier_server_start(s->api)))
         goto done;

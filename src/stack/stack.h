@@ -2,7 +2,8 @@
  * stack: the embedded stack's composition root. It opens the store, makes
  * (or reuses) the administrator credential, and starts the listeners with
  * their handlers: the API listener (health, the credentials endpoint and
- * grants, the CloudFront API under /2020-05-31/, the S3 API for the rest)
+ * grants, the CloudFront API under /2020-05-31/, the webhooks and the
+ * CodePipeline job API when given, the S3 API for the rest)
  * and the edge listener (the sites of the config, or one default site
  * EPIER000000001 serving the default bucket at any Host).
  *
@@ -15,8 +16,10 @@
 #include "stack/cfapi.h"
 #include "stack/credsvc.h"
 #include "stack/edge.h"
+#include "stack/jobhttp.h"
 #include "stack/stackconf.h"
 #include "stack/store.h"
+#include "stack/webhookhttp.h"
 
 typedef struct {
     const char *data_dir;         /* NULL = "./.pier-data" */
@@ -27,6 +30,11 @@ typedef struct {
                                      edge-listen, else no edge listener; "" = none */
     const pier_stackconf *config; /* buckets, sites, cache sizes, addresses (borrowed; NULL:
                                      defaults); api_listen/edge_listen above win over it */
+    const pier_webhookhttp_options *webhooks; /* POST /_pier/webhooks/<pipeline> on the API
+                                                 listener (copied; its contexts borrowed), or
+                                                 NULL: none */
+    pier_jobapi *jobs; /* the CodePipeline job API at /_pier/codepipeline over this registry
+                          (borrowed), or NULL: none */
 } pier_stack_options;
 
 typedef struct pier_stack pier_stack;

@@ -38,7 +38,7 @@ static void test_defaults(void **st)
     assert_string_equal(p->branch, "develop");
     assert_string_equal(p->bucket, "web-dev");
     assert_string_equal(p->prefix, "");
-    assert_string_equal(p->distribution, "EWEBDEVPIER");
+    assert_string_equal(p->distribution, "EWEBDEVPIER000");
     assert_string_equal(p->host, "web-dev.localhost");
     assert_string_equal(p->buildspec, "buildspec.yml");
     assert_int_equal(p->poll_ms, 10000);
