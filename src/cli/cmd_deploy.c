@@ -214,17 +214,12 @@ static int add_flag_rules(pier_deploy_rules *r, const args *a)
     }
     for (size_t i = 0; i < a->headers.count; i++) {
         const char *s = a->headers.items[i];
-        const char *colon = strrchr(s, ':');
-        const char *eq = colon ? strchr(colon, '=') : NULL;
-        /* the last ':' before the first '=' after it: globs may hold ':' */
-        const char *first_eq = strchr(s, '=');
-        if (first_eq) {
-            colon = NULL;
-            for (const char *q = s; q < first_eq; q++)
-                if (*q == ':')
-                    colon = q;
-            eq = first_eq;
-        }
+        /* NAME=VALUE after the last ':' before the first '=' (globs may hold ':') */
+        const char *eq = strchr(s, '=');
+        const char *colon = NULL;
+        for (const char *q = s; eq && q < eq; q++)
+            if (*q == ':')
+                colon = q;
         if (!colon || !eq || colon == s || eq == colon + 1)
             return pier_cli_usage_error("deploy", "--header wants GLOB:NAME=VALUE, found '%s'", s);
         char *glob = pier_strndup(s, (size_t)(colon - s));

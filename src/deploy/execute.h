@@ -27,10 +27,10 @@
  * size): a file that vanished or changed fails that upload with a message
  * naming it, and the run stops before the HTML phase.
  *
- * Failures do not stop the other transfers of the same phase (they finish,
- * so as much as possible is in place for the next run), but no new phase
- * starts. An interrupt (the flag in the options, set by a signal handler)
- * stops starting new transfers; those in flight finish.
+ * After a failure no new transfer starts (so a denied key or a full disk
+ * does not fail a thousand times over) and no new phase; the transfers
+ * already in flight finish. An interrupt (the flag in the options, set by
+ * a signal handler) does the same.
  *
  * Progress: on a terminal, one line redrawn (files done/total, bytes, rate,
  * ETA); elsewhere plain lines, one every 100 files or 5 s, and one per

@@ -170,6 +170,9 @@ def pier(args, env, timeout=300, check=None):
     p = subprocess.run([PIER] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout)
     out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+    for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        if bad in err:
+            raise AssertionError("pier %s: sanitizer report:\n%s" % (" ".join(args), err[-5000:]))
     if check is not None and p.returncode != check:
         raise AssertionError("pier %s: exit %d, wanted %d\nstdout: %s\nstderr: %s" % (
             " ".join(args), p.returncode, check, out[-3000:], err[-3000:]))

@@ -10,6 +10,8 @@
 3. kill -9 during the uploads of a new version whose assets all have new
    names: the old HTML still references assets that exist; the next deploy
    converges and removes the old assets.
+4. A file changes (same size) mid-deploy against pier serve, which checks
+   Content-MD5 as S3 does: the upload is refused naming the file.
 """
 import os
 import re
@@ -28,6 +30,7 @@ T = L.Checks()
 TMP = L.tempdir("deploy-faults")
 srv = None
 proxies = []
+servers = []
 
 
 def versioned_site(root, version, n_assets=40):
@@ -149,6 +152,44 @@ try:
     T.eq(L.remote_hashes(client, "kill"), L.local_hashes(ks), "and the bucket equals v2")
     T.eq(referenced(client.get_object(Bucket="kill", Key="index.html")["Body"].read().decode()),
          referenced(open(os.path.join(ks, "index.html")).read()), "v2's page is served")
+    srv.stop()
+    srv = None
+
+    # 4. a file changes (same size) mid-deploy: pier serve checks Content-MD5
+    #    as S3 does (s3rver does not), so the upload is refused by name
+    serve = L.Serve(TMP, bucket="site")
+    servers.append(serve)
+    senv = serve.env(TMP)
+    px = Proxy(int(serve.url.rsplit(":", 1)[1]))
+    proxies.append(px)
+    cs = os.path.join(TMP, "change-site")
+    versioned_site(cs, 1, n_assets=5)
+    cbase = ["deploy", cs, "--to", "s3://site/", "--endpoint-url", px.url, "--jobs", "1"]
+    L.pier(cbase, senv, check=0)
+    late = os.path.join(cs, "assets", "zz-late.css")
+    with open(late, "w") as fh:
+        fh.write("body{color:red}")
+    with open(os.path.join(cs, "index.html"), "a") as fh:
+        fh.write("<!-- v1.1 -->")
+    px.hold("chunk-0.")
+    chunk0 = [f for f in os.listdir(os.path.join(cs, "assets")) if f.startswith("chunk-0.")][0]
+    with open(os.path.join(cs, "assets", chunk0), "ab") as fh:
+        fh.write(b"x")  # something to upload before zz-late.css
+    proc = subprocess.Popen([L.PIER] + cbase, env=senv, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    held = px.held.wait(30)
+    with open(late, "w") as fh:
+        fh.write("body{color:RED}")  # same size, other bytes
+    px.release()
+    out, err = proc.communicate(timeout=120)
+    err = err.decode()
+    T.ok(held, "pier serve: the first upload reached the proxy")
+    T.eq(proc.returncode, 1, "pier serve: a file changed mid-deploy fails the deploy")
+    T.ok("zz-late.css" in err and "changed during the deploy" in err,
+         "the message names the changed file: " + err.strip().splitlines()[-1][:300])
+    r, err = L.pier_json(cbase, senv)
+    T.ok(r["ok"] and "assets/zz-late.css" in r["uploaded"] and "index.html" in r["uploaded"],
+         "the next deploy uploads it and the page")
 finally:
     for p in proxies:
         try:
@@ -157,6 +198,8 @@ finally:
             pass
     if srv:
         srv.stop()
+    for s_ in servers:
+        s_.stop()
     shutil.rmtree(TMP, ignore_errors=True)
 
 T.finish()

@@ -107,6 +107,32 @@ try:
         with open(dst, "rb") as a, open(os.path.join(site, name), "rb") as b:
             T.ok(a.read() == b.read(), "aws s3 cp of %r gives the same bytes" % name)
 
+    # flags: --cache-control and --header; a changed rule re-uploads (metadata)
+    flags = ["--cache-control", "img/**=public, max-age=60",
+             "--header", "data/**:Content-Disposition=attachment",
+             "--header", "data/**:x-amz-meta-owner=web"]
+    r, _ = L.pier_json(base + flags, env)
+    imgs = sorted(f for f in files if f.startswith("img/"))
+    datas = sorted(f for f in files if f.startswith("data/"))
+    T.eq(sorted(r["uploaded"]), sorted(imgs + datas),
+         "new rules re-upload exactly the objects whose metadata changed")
+    T.eq(r["summary"]["metadata"], len(imgs) + len(datas), "reason: metadata")
+    h = json.loads(aws(env, srv.url, "s3api", "head-object", "--bucket", "site", "--key",
+                       imgs[0]))
+    T.eq(h.get("CacheControl"), "public, max-age=60", "--cache-control applied")
+    h = json.loads(aws(env, srv.url, "s3api", "head-object", "--bucket", "site", "--key",
+                       datas[0]))
+    T.eq((h.get("ContentDisposition"), h.get("Metadata")), ("attachment", {"owner": "web"}),
+         "--header applied (Content-Disposition, x-amz-meta-owner)")
+    r, _ = L.pier_json(base + flags, env)
+    T.eq(r["summary"]["uploaded"], 0, "same rules again: nothing to do")
+    r, _ = L.pier_json(base, env)
+    T.eq(r["summary"]["metadata"], len(imgs) + len(datas), "rules removed: back to defaults")
+    rc, out, err = L.pier(base + ["--header", "x=y"], env)
+    T.eq(rc, 2, "--header without GLOB:NAME=VALUE: usage error")
+    rc, out, err = L.pier(base + ["--header", "*:X-Frame-Options=DENY"], env)
+    T.ok(rc == 2 and "X-Frame-Options" in err, "a header S3 cannot store: " + err.strip()[:150])
+
     # deletions
     gone = [f for f in files if f.startswith("data/")][:5]
     for f in gone:
