@@ -265,7 +265,8 @@ static int hook_action(void *ctx, const pier_engine_run *run, const pier_pipecon
         pier_buf m = PIER_BUF_INIT;
         pier_buf_printf(&m, "%s: %s", pier_action_status_name(res.status),
                         res.message ? res.message : "failed");
-        if (res.stderr_tail && res.stderr_tail[0]) {
+        if (res.stderr_tail && res.stderr_tail[0] &&
+            !(res.message && strstr(res.message, "stderr"))) {
             /* the tail on one line, its last 600 bytes at most */
             size_t n = strlen(res.stderr_tail);
             const char *t = n > 600 ? res.stderr_tail + n - 600 : res.stderr_tail;
