@@ -229,6 +229,45 @@ try:
     T.ok(rc == 1 and "127.0.0.1:%d" % port in err, "connection refused names the endpoint: "
          + err.strip()[:200])
 
+    # a wrong region and denied access, from a server answering as S3 does
+    import http.server
+    import threading
+
+    class Fake(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        mode = "region"
+
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            if Fake.mode == "region":
+                status, body = 400, (b"<Error><Code>AuthorizationHeaderMalformed</Code><Message>"
+                                     b"the region 'us-east-1' is wrong; expecting 'eu-west-1'"
+                                     b"</Message><Region>eu-west-1</Region></Error>")
+            else:
+                status, body = 403, b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            if Fake.mode == "region":
+                self.send_header("x-amz-bucket-region", "eu-west-1")
+            self.end_headers()
+            self.wfile.write(body)
+
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    furl = "http://127.0.0.1:%d" % fake.server_address[1]
+    rc, out, err = L.pier(["deploy", site, "--to", "s3://site/", "--endpoint-url", furl], env)
+    T.ok(rc == 1 and "eu-west-1" in err, "wrong region: the message names the right one: "
+         + err.strip()[:200])
+    Fake.mode = "denied"
+    rc, out, err = L.pier(["deploy", site, "--to", "s3://site/", "--endpoint-url", furl], env)
+    T.ok(rc == 1 and "denied" in err.lower() and "site" in err,
+         "access denied names the bucket: " + err.strip()[:200])
+    fake.shutdown()
+    fake.server_close()
+
     # unreadable file (only meaningful when not root)
     if os.geteuid() != 0:
         p = os.path.join(site, "secret.txt")
