@@ -296,6 +296,25 @@ static void test_requests(void **state)
     assert_non_null(strstr(r.ptr, "got 3145728 bytes in many pieces"));
     close(fd);
 
+    /* a request head larger than the connection's memory: refused, nothing
+     * leaks (the arena made at the URI is freed by the completion hook) */
+    fd = connect_to(pier_server_port(s));
+    size_t huge = 2 << 20;
+    char *hdr = pier_malloc(huge + 64);
+    memcpy(hdr, "GET /x HTTP/1.1\r\nX-Big: ", 25);
+    memset(hdr + 25, 'a', huge);
+    memcpy(hdr + 25 + huge, "\r\n\r\n", 5);
+    send_all(fd, hdr, 25 + huge + 4);
+    read_response(fd, &r, false);
+    assert_true(r.len == 0 || strstr(r.ptr, "HTTP/1.1 431") || strstr(r.ptr, "HTTP/1.1 413"));
+    close(fd);
+    free(hdr);
+    /* a connection that sends half a request and goes away */
+    fd = connect_to(pier_server_port(s));
+    req = "PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nonly part";
+    send_all(fd, req, strlen(req));
+    close(fd);
+
     /* Expect: 100-continue refused from the headers: 413, no 100 */
     fd = connect_to(pier_server_port(s));
     req = "PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 999999999999\r\n"
