@@ -8,6 +8,7 @@ root=$(pwd)
 pier=${PIER:-$root/build/pier}
 demo=$root/.pier-demo
 listen=${PIER_API_LISTEN:-127.0.0.1:9000}
+edge=${PIER_EDGE_LISTEN:-127.0.0.1:8080}
 if [ ! -d "$demo/repo/.git" ]; then
     mkdir -p "$demo"
     "$root/examples/monorepo/create.sh" "$demo/repo" 2s
@@ -24,11 +25,12 @@ Push a change to the dev site (polling picks it up within 2 seconds):
 
 Watch it go live:
 
-  curl -s http://127.0.0.1:$port/dev/index.html | grep version
+  curl -s http://web-dev.localhost:${edge##*:}/ | grep version      # through the edge
+  curl -s http://127.0.0.1:$port/dev/index.html | grep version  # the bucket (S3 API)
   $pier status --dir $demo/repo
   $pier logs RUN --dir $demo/repo
 
 A change under backend/ only is recorded as Skipped (no build).
 
 MSG
-exec "$pier" up "$demo/repo" --api-listen "$listen"
+exec "$pier" up "$demo/repo" --api-listen "$listen" --edge-listen "$edge"
