@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/cfdist.h"
 #include "aws/cloudfront.h"
 #include "aws/s3.h"
 #include "base/error.h"
@@ -484,7 +485,28 @@ int pier_cmd_deploy(int argc, char **argv)
     po.no_delete = a.no_delete;
     po.allow_empty = a.allow_empty;
     po.max_deletes = a.max_deletes;
-    origin = pier_deploy_prefix_normalize(a.origin_path ? a.origin_path : "");
+    if (a.origin_path) {
+        origin = pier_deploy_prefix_normalize(a.origin_path);
+    } else if (cdn_id) {
+        /* the distribution says which origin path is in front of the bucket */
+        pier_awsreq_shared sh = PIER_AWSREQ_SHARED_INIT;
+        set_shared(&sh, &a, a.cdn_endpoint);
+        sh.http = pier_awsreq_client_http(pier_s3_awsreq(s3));
+        sh.config = pier_awsreq_client_config(pier_s3_awsreq(s3));
+        char *op = NULL;
+        res.requests++;
+        if (pier_cloudfront_origin_path(&op, &sh, cdn_id, bucket) == 0) {
+            origin = pier_deploy_prefix_normalize(op);
+        } else {
+            PIER_WARN("could not read the origin path of distribution %s (%s); assuming the "
+                      "bucket root (set --origin-path to say otherwise)",
+                      cdn_id, pier_error_last());
+            origin = pier_deploy_prefix_normalize("");
+        }
+        free(op);
+    } else {
+        origin = pier_deploy_prefix_normalize("");
+    }
     po.origin_prefix = origin;
     po.max_paths = (size_t)a.max_paths;
     if (pier_deploy_plan_make(&plan, m, listing, state, rules, &po) != 0) {

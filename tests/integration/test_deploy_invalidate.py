@@ -37,6 +37,7 @@ class CloudFront:
         self.invalidations = {}  # id -> dict(paths, ref, polls)
         self.creates = []        # (ref, paths) of every POST
         self.fail_next_create = False
+        self.gets = []           # GetDistribution ids
         cf = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -88,6 +89,23 @@ class CloudFront:
                              % (self.headers.get("Host"), m.group(1), inv_id))])
 
             def do_GET(self):
+                d = re.match(r"^/2020-05-31/distribution/([A-Z0-9]+)$", self.path)
+                if d:  # GetDistribution: the origin in front of bucket "site"
+                    cf.gets.append(d.group(1))
+                    if d.group(1) == "ENOREAD":
+                        return self.reply(403, "<ErrorResponse><Error><Code>AccessDenied</Code>"
+                                          "</Error></ErrorResponse>")
+                    path = {"ESUBPATH": "/sub"}.get(d.group(1), "")
+                    return self.reply(200, (
+                        '<?xml version="1.0"?><Distribution xmlns="%s"><Id>%s</Id>'
+                        "<DistributionConfig><Origins><Quantity>2</Quantity><Items>"
+                        "<Origin><Id>api</Id><DomainName>api.example.com</DomainName>"
+                        "<OriginPath>/v1</OriginPath></Origin>"
+                        "<Origin><Id>s3-site</Id><DomainName>site.s3.us-east-1.amazonaws.com"
+                        "</DomainName><OriginPath>%s</OriginPath></Origin></Items></Origins>"
+                        "<DefaultCacheBehavior><TargetOriginId>api</TargetOriginId>"
+                        "</DefaultCacheBehavior></DistributionConfig></Distribution>")
+                        % (NS[1:-1], d.group(1), path))
                 m = re.match(r"^/2020-05-31/distribution/([A-Z0-9]+)/invalidation/(\w+)$",
                              self.path)
                 with cf.lock:
@@ -201,6 +219,31 @@ try:
     r, _ = L.pier_json(base + ["--max-paths", "1"], env)
     T.eq(cf.invalidations[r["invalidation"]["id"]]["paths"], ["/*"],
          "--max-paths 1: the root wildcard")
+
+    # the origin path comes from the distribution (GetDistribution)
+    sub = os.path.join(TMP, "sub")
+    os.makedirs(sub)
+    for name in ("index.html", "a.css"):
+        with open(os.path.join(sub, name), "w") as fh:
+            fh.write("v1 " + name)
+    sbase = ["deploy", sub, "--to", "s3://site/sub/", "--endpoint-url", srv.url,
+             "--cdn-endpoint-url", cf.url]
+    L.pier_json(sbase + ["--cdn", "cloudfront://ESUBPATH"], env)
+    touch(sub, "index.html")
+    r, _ = L.pier_json(sbase + ["--cdn", "cloudfront://ESUBPATH"], env)
+    T.ok("ESUBPATH" in cf.gets, "GetDistribution was asked for the origin path")
+    T.eq(sorted(cf.invalidations[r["invalidation"]["id"]]["paths"]), ["/", "/index.html"],
+         "origin path /sub: paths relative to it (the S3 origin, not the default one)")
+    touch(sub, "index.html")
+    r, _ = L.pier_json(sbase + ["--cdn", "cloudfront://ESUBPATH", "--origin-path", "/"], env)
+    T.eq(sorted(cf.invalidations[r["invalidation"]["id"]]["paths"]),
+         ["/sub", "/sub/", "/sub/index.html"], "--origin-path overrides the distribution")
+    touch(sub, "index.html")
+    rc, out, err = L.pier(sbase + ["--cdn", "cloudfront://ENOREAD", "--json"], env, check=0)
+    T.ok("origin path" in err and "--origin-path" in err,
+         "GetDistribution denied: a warning, then the bucket root: " + err.strip()[:200])
+    T.eq(sorted(json.loads(out)["invalidation"]["paths"]), ["/sub", "/sub/", "/sub/index.html"],
+         "and paths from the bucket root")
 
     # pier invalidate by hand
     inv_args = ["invalidate", "--cdn", "cloudfront://E2ABCDEF", "--endpoint-url", cf.url]
