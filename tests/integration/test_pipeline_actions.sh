@@ -3,7 +3,9 @@
 # (Debian's python3) that calls create_invalidation and
 # put_job_success_result with only the endpoints and container credentials
 # pier sets -> the run's actions stage Succeeded; a handler that exits
-# without reporting -> Failed, with its stderr tail in the stage message.
+# without reporting -> Failed, with its stderr tail in the stage message;
+# the build's boto3 gets container credentials that may write its own
+# pipeline's bucket and not another's.
 set -euo pipefail
 PIER=${PIER:?} PIER_SRC=${PIER_SRC:?}
 unset AWS_CA_BUNDLE CURL_CA_BUNDLE SSL_CERT_FILE REQUESTS_CA_BUNDLE AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SHARED_CREDENTIALS_FILE AWS_CONFIG_FILE || true
@@ -35,6 +37,26 @@ print("about to give up: SILENT-HANDLER-MARKER", file=sys.stderr)
 sys.exit(0)
 PYEOF
 
+# the build itself: container credentials scoped to its pipeline's bucket
+cat > "$tmp/creds.py" <<'PYEOF'
+import os, boto3, botocore
+from botocore.config import Config
+me = os.environ["CODEBUILD_BUILD_ID"].split(":")[0]
+other = "silent" if me == "good" else "good"
+assert "AWS_ACCESS_KEY_ID" not in os.environ, "a key in the build's environment"
+assert os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://127.0.0.1:")
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"], region_name="us-east-1",
+                  config=Config(s3={"addressing_style": "path"}))
+s3.put_object(Bucket=me, Key="build-probe.txt", Body=b"x")
+try:
+    s3.put_object(Bucket=other, Key="build-probe.txt", Body=b"x")
+    print("OTHER-BUCKET-WRITABLE")
+except botocore.exceptions.ClientError as e:
+    print("other bucket:", e.response["Error"]["Code"])
+print("BUILD-CREDS-OK")
+PYEOF
+(cd "$repo" && sed -i "s|      - ./build.sh|      - $PY $tmp/creds.py\n      - ./build.sh|" buildspec.yml && git commit -qam "probe credentials")
+
 cat > "$repo/pier.yml" <<YML
 pipelines:
   - name: good
@@ -65,6 +87,10 @@ grep -q "reported success" "$repo"/.pier/logs/*.log || fail "handler output not 
 grep -q "invalidated I" "$repo"/.pier/logs/*.log || fail "no invalidation summary in the run log"
 ls "$repo/.pier/stack/cloudfront/EGOOD00000001.json" >/dev/null 2>&1 || fail "the handler's invalidation was not recorded"
 echo "ok: boto3 handler invalidated and reported success"
+grep -q BUILD-CREDS-OK "$repo"/.pier/logs/1.log || fail "the build could not use its container credentials"
+grep -q "other bucket: AccessDenied" "$repo"/.pier/logs/1.log || fail "the build's credentials reach another pipeline's bucket"
+grep -q OTHER-BUCKET-WRITABLE "$repo"/.pier/logs/*.log && fail "another pipeline's bucket was writable"
+echo "ok: the build signs with scoped container credentials"
 
 out=$("$PIER" run silent --dir "$repo" --wait 2>&1) && fail "silent run exited 0: $out"
 st=$(stage silent actions)
