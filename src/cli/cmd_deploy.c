@@ -382,6 +382,23 @@ static pier_deploy_progress_mode progress_mode(void)
     return PIER_DEPLOY_PROGRESS_AUTO;
 }
 
+/* A failure before anything was done: with --json, {"ok": false, "error"}
+ * on stdout too, so a script reading stdout sees it. */
+static int fail_json(const args *a, const char *bucket)
+{
+    if (a->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "ok", json_false());
+        json_object_set_new(o, "error", json_string(pier_error_last()));
+        json_object_set_new(o, "code", json_string(pier_error_name(pier_error_last_code())));
+        if (bucket)
+            json_object_set_new(o, "bucket", json_string(bucket));
+        print_json(o);
+        json_decref(o);
+    }
+    return pier_cli_fail(NULL);
+}
+
 int pier_cmd_deploy(int argc, char **argv)
 {
     args a;
@@ -437,20 +454,20 @@ int pier_cmd_deploy(int argc, char **argv)
         goto done;
     }
     if (a.rules && pier_deploy_rules_load_file(rules, a.rules) != 0) {
-        status = pier_cli_fail(NULL);
+        status = fail_json(&a, bucket);
         goto done;
     }
 
     if (!pier_file_exists(a.dir)) {
         pier_error_set(PIER_ENOTFOUND, "no such folder: %s (build the site first?)", a.dir);
-        status = pier_cli_fail(NULL);
+        status = fail_json(&a, bucket);
         goto done;
     }
     norm = pier_deploy_prefix_normalize(prefix);
     pier_deploy_manifest_options mo = PIER_DEPLOY_MANIFEST_OPTIONS_INIT;
     mo.prefix = norm;
     if (pier_deploy_manifest_build(&m, a.dir, &mo) != 0) {
-        status = pier_cli_fail(NULL);
+        status = fail_json(&a, bucket);
         goto done;
     }
 
@@ -459,7 +476,7 @@ int pier_cmd_deploy(int argc, char **argv)
     if (a.path_style)
         so.addressing = PIER_S3_ADDRESSING_PATH;
     if (pier_s3_new(&s3, &so) != 0) {
-        status = pier_cli_fail(NULL);
+        status = fail_json(&a, bucket);
         goto done;
     }
 
@@ -468,7 +485,7 @@ int pier_cmd_deploy(int argc, char **argv)
     lo.prefix = m->prefix;
     list_ctx lc = {listing};
     if (pier_s3_list_objects(s3, bucket, &lo, on_object, &lc) != 0) {
-        status = pier_cli_fail(NULL);
+        status = fail_json(&a, bucket);
         goto done;
     }
     res.requests += listing->count / 1000 + 1;
@@ -510,7 +527,7 @@ int pier_cmd_deploy(int argc, char **argv)
     po.origin_prefix = origin;
     po.max_paths = (size_t)a.max_paths;
     if (pier_deploy_plan_make(&plan, m, listing, state, rules, &po) != 0) {
-        status = pier_cli_fail(NULL);
+        status = fail_json(&a, bucket);
         goto done;
     }
 
@@ -520,7 +537,7 @@ int pier_cmd_deploy(int argc, char **argv)
             pier_buf_init(&out, (size_t)1 << 30);
             if (pier_deploy_plan_to_json(&out, plan, true) != 0) {
                 pier_buf_free(&out);
-                status = pier_cli_fail(NULL);
+                status = fail_json(&a, bucket);
                 goto done;
             }
             fputs(pier_buf_cstr(&out), stdout);

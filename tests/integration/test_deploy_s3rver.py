@@ -214,6 +214,11 @@ try:
     T.ok(rc == 1 and "no such bucket" in err.lower() and "no-such-bucket" in err,
          "NoSuchBucket: " + err.strip())
 
+    rc, out, err = L.pier(["deploy", site, "--to", "s3://no-such-bucket/", "--endpoint-url",
+                           srv.url, "--json"], env)
+    T.ok(rc == 1 and json.loads(out)["ok"] is False and json.loads(out)["code"] == "not found",
+         "--json failure: {ok: false, code} on stdout")
+
     # wrong secret key: denied, nothing written
     bad = dict(env, AWS_SECRET_ACCESS_KEY="wrong")
     before = L.listing(client, "site")
