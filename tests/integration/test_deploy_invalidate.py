@@ -114,7 +114,10 @@ class CloudFront:
                         return self.reply(404, "<ErrorResponse><Error><Code>NoSuchInvalidation"
                                           "</Code></Error></ErrorResponse>")
                     inv["polls"] += 1
-                    status = "Completed" if inv["polls"] >= 2 else "InProgress"
+                    # the first invalidation takes two polls (pier keeps polling);
+                    # the others complete at the first, to keep the test short
+                    need = 2 if m.group(2) == "I00001" else 1
+                    status = "Completed" if inv["polls"] >= need else "InProgress"
                 self.reply(200, cf.xml(m.group(2), status))
 
         class S(http.server.ThreadingHTTPServer):
