@@ -538,6 +538,20 @@ static void run_mask(void *ctx, pier_buf *text)
     }
 }
 
+/* One line on pier up's output per finished run: what the user watches for
+ * after a push ("run 7 Succeeded", "run 8 Skipped: no changes under ..."). */
+static void log_outcome(pier_engine *e, const char *pipeline, int64_t id, int64_t ms)
+{
+    json_t *row = NULL;
+    if (pier_state_run_json(e->o.state, id, &row) != 0)
+        return;
+    const char *reason = pier_json_str(row, "reason", NULL);
+    pier_log(PIER_LOG_INFO, "pipeline %s: run %lld %s in %lld ms%s%s", pipeline, (long long)id,
+             pier_json_str(row, "status", "?"), (long long)ms, reason ? ": " : "",
+             reason ? reason : "");
+    json_decref(row);
+}
+
 static void run_pipeline(pier_engine *e, lane *l, int64_t id, const char *sha)
 {
     run_ctx r = {0};
@@ -594,6 +608,7 @@ static void run_pipeline(pier_engine *e, lane *l, int64_t id, const char *sha)
                           rc == 1 ? NULL : "deployed; invalidate stage disabled");
     pier_engine_log(r.log, "run succeeded in %lld ms", (long long)(now_ms() - t0));
 done:
+    log_outcome(e, l->p->name, id, now_ms() - t0);
     if (!e->o.keep_work) {
         pier_file_remove_tree(r.work);
         pier_file_remove_tree(r.artifact);

@@ -258,8 +258,10 @@ int pier_credsvc_grant_new(pier_credsvc *s, const pier_credsvc_scope *sc, pier_c
     snprintf(out->uri, sizeof out->uri, "%s" PIER_CREDSVC_PATH "%s", s->base_url, g->id);
     out->expires = g->expires;
     pthread_mutex_unlock(&s->lock);
-    PIER_INFO("credentials: grant %s (%s) until %lld: %zu bucket(s), %zu distribution(s)", g->id,
-              g->name, (long long)g->expires, g->bucket_count, g->dist_count);
+    char until[32];
+    pier_time_iso8601(until, sizeof until, (time_t)g->expires);
+    PIER_INFO("credentials: grant %s (%s) until %s: %zu bucket(s), %zu distribution(s)", g->id,
+              g->name, until, g->bucket_count, g->dist_count);
     return 0;
 }
 
@@ -313,8 +315,10 @@ int pier_credsvc_fetch(pier_credsvc *s, const char *grant_id, const char *token,
         x->next = s->sessions;
         s->sessions = x;
         g->current = x;
-        PIER_INFO("credentials: session %s for grant %s until %lld", x->cred.access_key_id, g->id,
-                  (long long)x->cred.expires);
+        char until[32];
+        pier_time_iso8601(until, sizeof until, (time_t)x->cred.expires);
+        PIER_DEBUG("credentials: session %s for grant %s until %s", x->cred.access_key_id, g->id,
+                   until);
     }
     *out = x->cred;
 done:
