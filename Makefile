@@ -11,7 +11,9 @@ ASAN_BUILD ?= build-asan
 
 .PHONY: run test deps test-deps build asan unit integration format check-format banned bench clean
 
-run: deps build
+run: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target pier
 	./scripts/run-demo.sh
 
 test: test-deps banned check-format build asan
