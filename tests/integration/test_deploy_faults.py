@@ -13,6 +13,7 @@
 4. A file changes (same size) mid-deploy against pier serve, which checks
    Content-MD5 as S3 does: the upload is refused naming the file.
 """
+import json
 import os
 import re
 import shutil
@@ -131,6 +132,23 @@ try:
     L.pier(kbase, env, check=0)
     v1_index = client.get_object(Bucket="kill", Key="index.html")["Body"].read().decode()
     versioned_site(ks, 2)
+    # Ctrl-C first: stops starting transfers, exits 1 naming the interrupt
+    proc = subprocess.Popen([L.PIER] + kbase + ["--max-deletes", "100", "--json"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    start = px.snapshot()["puts"]
+    end = time.time() + 30
+    while time.time() < end and px.snapshot()["puts"] - start < 5:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    res = json.loads(out.decode())
+    T.ok(proc.returncode == 1 and "interrupted" in err.decode(),
+         "Ctrl-C: exit 1, 'interrupted': " + err.decode().strip().splitlines()[-1][:200])
+    T.ok(res["interrupted"] and res["summary"]["not_started"] > 0 and not res["state_written"],
+         "Ctrl-C: --json says interrupted, work not started, no manifest")
+    T.eq(client.get_object(Bucket="kill", Key="index.html")["Body"].read().decode(), v1_index,
+         "after Ctrl-C the old index.html is still served")
+    # then kill -9
     proc = subprocess.Popen([L.PIER] + kbase + ["--max-deletes", "100"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     start = px.snapshot()["puts"]
