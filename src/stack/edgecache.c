@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/mem.h"
 #include "base/str.h"
@@ -49,6 +50,10 @@ struct pier_edgecache {
     pier_edgecache_entry *lru_head; /* most recently used */
     pier_edgecache_entry *lru_tail; /* least recently used */
 };
+
+/* File-backed objects alive in the process (kept or in flight): entries can
+ * outlive their cache, so the count is not the cache's. */
+static atomic_uint_fast64_t live_files;
 
 /* ---- TTL ---- */
 
@@ -155,6 +160,8 @@ void pier_edgecache_object_clear(pier_edgecache_object *o)
     free(o->headers);
     free(o->body);
     free(o->source);
+    if (o->in_file && o->fd >= 0)
+        close(o->fd);
     memset(o, 0, sizeof *o);
 }
 
@@ -173,6 +180,8 @@ static uint64_t key_hash(const char *scope, const char *path)
 
 static void entry_destroy(pier_edgecache_entry *e)
 {
+    if (e->obj.in_file)
+        atomic_fetch_sub(&live_files, 1);
     pier_edgecache_object_clear(&e->obj);
     free(e->scope);
     free(e->path);
@@ -339,6 +348,8 @@ pier_edgecache_entry *pier_edgecache_put(pier_edgecache *c, const char *scope, c
     for (size_t i = 0; i < e->obj.header_count; i++)
         e->charge += strlen(e->obj.headers[i].name) + strlen(e->obj.headers[i].value) + 16;
     atomic_init(&e->refs, 1); /* the caller's */
+    if (e->obj.in_file)
+        atomic_fetch_add(&live_files, 1);
 
     pthread_mutex_lock(&c->lock);
     if (ttl_s > 0 && epoch == c->epoch && e->charge <= c->max_bytes) {
@@ -406,4 +417,5 @@ void pier_edgecache_get_stats(pier_edgecache *c, pier_edgecache_stats *out)
     out->max_bytes = c->max_bytes;
     out->evictions = c->evictions;
     pthread_mutex_unlock(&c->lock);
+    out->files = atomic_load(&live_files);
 }

@@ -65,11 +65,16 @@ typedef struct {
     char *value; /* its value */
 } pier_edgecache_header;
 
-/* A response to keep: every pointer is owned (malloc'ed) by the object. */
+/* A response to keep: every pointer is owned (malloc'ed) by the object. The
+ * body is in memory, or (in_file) in an open file the object owns, which
+ * must never change (the store's object files are replaced, not rewritten,
+ * so an open one keeps the version that was read). */
 typedef struct {
     unsigned status;                /* 200, or 404 for a not-found page */
-    char *body;                     /* the bytes (NULL when size is 0) */
+    char *body;                     /* the bytes (NULL when size is 0 or in_file) */
     size_t size;                    /* their count */
+    bool in_file;                   /* the bytes are fd's, from offset 0 */
+    int fd;                         /* that file (closed at clear) */
     char *source;                   /* the object path it came from: "/index.html" */
     char etag[52];                  /* quoted: "\"9b2c...\"", "" when none */
     int64_t last_modified;          /* seconds since the epoch, 0 when unknown */
@@ -80,7 +85,7 @@ typedef struct {
 /* Appends a header (both strings copied). */
 void pier_edgecache_object_add_header(pier_edgecache_object *o, const char *name,
                                       const char *value);
-/* Frees what o holds and zeroes it. */
+/* Frees what o holds (closing its file) and zeroes it. */
 void pier_edgecache_object_clear(pier_edgecache_object *o);
 
 typedef struct pier_edgecache pier_edgecache;
@@ -127,6 +132,7 @@ typedef struct {
     uint64_t bytes;     /* counted now */
     uint64_t max_bytes; /* the bound */
     uint64_t evictions; /* entries dropped for room, since creation */
+    uint64_t files;     /* file-backed entries alive in the process (all caches) */
 } pier_edgecache_stats;
 
 void pier_edgecache_get_stats(pier_edgecache *c, pier_edgecache_stats *out);

@@ -609,6 +609,55 @@ static void large_objects_stream(void **state)
     assert_int_equal(st.entries, 0);
 }
 
+static void file_backed_entries(void **state)
+{
+    fixture *f = *state;
+    size_t n = 64 << 10; /* FILE_MIN: kept as the open store file */
+    char *v1 = pier_malloc(n), *v2 = pier_malloc(n);
+    memset(v1, '1', n);
+    memset(v2, '2', n);
+    v1[100] = 'x';
+    put_object(f, "web-dev", "mid.bin", v1, n, NULL, "application/octet-stream");
+    for (int i = 0; i < 2; i++) {
+        resp r = request(f, "GET", "web-dev.localhost", "/mid.bin", NULL);
+        char v[64];
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.body.len, n);
+        assert_memory_equal(r.body.ptr, v1, n);
+        assert_true(header(&r, "X-Cache", v, sizeof v));
+        assert_string_equal(v, i ? HIT : MISS);
+        resp_free(&r);
+    }
+    pier_edgecache_stats st;
+    pier_edge_cache_stats(f->edge, &st);
+    assert_int_equal(st.files, 1);
+    /* the store replaces the file: the cached one keeps the old bytes */
+    put_object(f, "web-dev", "mid.bin", v2, n, NULL, "application/octet-stream");
+    resp r = request(f, "GET", "web-dev.localhost", "/mid.bin", "Range: bytes=98-101\r\n");
+    assert_int_equal(r.status, 206);
+    assert_memory_equal(r.body.ptr, "11x1", 4);
+    resp_free(&r);
+    r = request(f, "HEAD", "web-dev.localhost", "/mid.bin", NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.len, 0);
+    resp_free(&r);
+    /* even deleted at the origin */
+    assert_int_equal(pier_store_delete(f->store, "web-dev", "mid.bin", 7), 0);
+    r = request(f, "GET", "web-dev.localhost", "/mid.bin", NULL);
+    assert_int_equal(r.status, 200);
+    assert_memory_equal(r.body.ptr, v1, n);
+    resp_free(&r);
+    assert_int_equal(pier_edge_invalidate(f->edge, "EDEV0000000001", "/mid.bin"), 1);
+    pier_edge_cache_stats(f->edge, &st);
+    assert_int_equal(st.files, 0); /* closed with the entry */
+    put_object(f, "web-dev", "mid.bin", v2, n, NULL, "application/octet-stream");
+    r = request(f, "GET", "web-dev.localhost", "/mid.bin", NULL);
+    assert_memory_equal(r.body.ptr, v2, n);
+    resp_free(&r);
+    free(v1);
+    free(v2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -620,6 +669,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(conditional_range_head, setup, teardown),
         cmocka_unit_test_setup_teardown(pages_redirects_hosts, setup, teardown),
         cmocka_unit_test_setup_teardown(large_objects_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(file_backed_entries, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
