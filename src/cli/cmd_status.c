@@ -2,6 +2,8 @@
  * cmd_status: `pier status [PIPELINE] [--json]` and `pier logs RUN
  * [--follow]`, read-only views of DIR/.pier (the state store opened
  * read-only, so they work while `pier up` runs, and after it stopped).
+ * `--json` prints pipeline/report.h's status document, the one the
+ * dashboard's GET /api/status returns.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,8 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "cli/commands.h"
+#include "pipeline/pipeconf.h"
+#include "pipeline/report.h"
 #include "pipeline/state.h"
 
 typedef struct {
@@ -90,6 +94,30 @@ static void print_run(json_t *r)
                (long long)pier_json_int(r, "bytes", 0));
 }
 
+/* The report's status document: pier.yml from DIR when it loads (else the
+ * store's pipelines alone), the edge URL from the last `pier up`'s
+ * DATA/up.json. */
+static int status_json(json_t **out, const where *w, pier_state *s, const char *data,
+                       const char *pipeline, int limit)
+{
+    pier_pipeconf *conf = NULL;
+    char *yml = pier_path_join(w->dir, "pier.yml");
+    if (pier_pipeconf_load(&conf, yml) != 0)
+        conf = NULL;
+    free(yml);
+    json_t *up = NULL;
+    char *upj = pier_path_join(data, "up.json");
+    if (pier_json_load_file(&up, upj) != 0)
+        up = NULL;
+    free(upj);
+    pier_error_clear();
+    pier_report_ctx c = {s, conf, data, up ? pier_json_str(up, "edge_url", NULL) : NULL};
+    int rc = pier_report_status(out, &c, pipeline, limit);
+    json_decref(up);
+    pier_pipeconf_free(conf);
+    return rc;
+}
+
 int pier_cmd_status(int argc, char **argv)
 {
     where w = {".", NULL};
@@ -117,19 +145,26 @@ int pier_cmd_status(int argc, char **argv)
     char *data = NULL;
     int status = PIER_EXIT_OK;
     json_t *runs = NULL, *pipes = NULL;
-    if (open_state(&w, &s, &data) != 0 ||
-        pier_state_runs_json(s, pipeline, (int)limit, &runs) != 0 ||
-        pier_state_pipelines_json(s, &pipes) != 0) {
+    if (open_state(&w, &s, &data) != 0) {
         status = pier_cli_fail(NULL);
         goto done;
     }
     if (json) {
-        json_t *o = json_pack("{s:O, s:O}", "pipelines", pipes, "runs", runs);
+        json_t *o = NULL;
+        if (status_json(&o, &w, s, data, pipeline, (int)limit) != 0) {
+            status = pier_cli_fail(NULL);
+            goto done;
+        }
         pier_buf out = PIER_BUF_INIT;
         pier_json_write(&out, o, true);
         printf("%s\n", pier_buf_cstr(&out));
         pier_buf_free(&out);
         json_decref(o);
+        goto done;
+    }
+    if (pier_state_runs_json(s, pipeline, (int)limit, &runs) != 0 ||
+        pier_state_pipelines_json(s, &pipes) != 0) {
+        status = pier_cli_fail(NULL);
         goto done;
     }
     size_t i;

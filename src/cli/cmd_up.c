@@ -49,6 +49,7 @@
 #include "base/digest.h"
 #include "base/error.h"
 #include "base/file.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -60,6 +61,7 @@
 #include "pipeline/pipeconf.h"
 #include "pipeline/publish.h"
 #include "pipeline/state.h"
+#include "stack/dashboard.h"
 #include "stack/stack.h"
 #include "stack/store.h"
 
@@ -80,6 +82,11 @@ typedef struct {
     pthread_mutex_t engine_mu;     /* guards engine for the webhook threads */
     pier_credsvc_grant own;        /* pier's own grant (deploy, invalidate) */
     char own_env[2][400];          /* its FULL_URI and token, read by creds_getenv */
+    const char *dashboard_listen;  /* --dashboard-listen (default 127.0.0.1:9090) */
+    bool no_dashboard;             /* --no-dashboard */
+    pier_dashboard *dashboard;     /* the dashboard listener, or NULL */
+    char *dashboard_token;         /* its token when the bind is not loopback */
+    bool dashboard_token_new;      /* made at this start (shown once) */
 } up_session;
 
 /* ---- grants ---- */
@@ -425,6 +432,10 @@ static int make_creds(up_session *u)
 
 static void session_close(up_session *u)
 {
+    pier_dashboard_free(u->dashboard);
+    u->dashboard = NULL;
+    free(u->dashboard_token);
+    u->dashboard_token = NULL;
     pthread_mutex_lock(&u->engine_mu);
     pier_engine *e = u->engine;
     u->engine = NULL;
@@ -527,6 +538,47 @@ static int session_open(up_session *u, bool no_poll)
 
 static const char up_usage_name[] = "up";
 
+/* The dashboard's listener (not for one-off `pier run`s); writes
+ * DATA/up.json (the edge and dashboard URLs, for `pier status`). */
+static int dashboard_open(up_session *u)
+{
+    const char *listen = u->dashboard_listen ? u->dashboard_listen : "127.0.0.1:9090";
+    const char *edge = pier_stack_edge_url(u->stack);
+    int rc = 0;
+    if (!u->no_dashboard) {
+        if (!pier_dashboard_listen_is_loopback(listen)) {
+            char *path = pier_path_join(u->data, "dashboard.token");
+            rc = pier_dashboard_token(path, &u->dashboard_token, &u->dashboard_token_new);
+            free(path);
+            if (rc != 0)
+                return rc;
+        }
+        pier_dashboard_options o = {
+            .listen = listen,
+            .state = u->state,
+            .conf = u->conf,
+            .data_dir = u->data,
+            .edge_url = edge,
+            .token = u->dashboard_token,
+            .trigger = webhook_trigger,
+            .trigger_ctx = u,
+        };
+        if ((rc = pier_dashboard_start(&u->dashboard, &o)) != 0)
+            return rc;
+    }
+    json_t *info =
+        json_pack("{s:o, s:o}", "edge_url", edge ? json_string(edge) : json_null(), "dashboard_url",
+                  u->dashboard ? json_string(pier_dashboard_url(u->dashboard)) : json_null());
+    pier_buf b = PIER_BUF_INIT;
+    pier_json_write(&b, info, true);
+    json_decref(info);
+    char *path = pier_path_join(u->data, "up.json");
+    rc = pier_file_write_atomic(path, b.ptr, b.len, 0600);
+    free(path);
+    pier_buf_free(&b);
+    return rc;
+}
+
 static int parse_common(const char *cmd, int argc, char **argv, int *i, up_session *u)
 {
     const char *a = argv[*i];
@@ -619,7 +671,23 @@ static void print_banner(up_session *u)
         if (p->webhook)
             printf("  webhook: %s%s%s\n", api, PIER_WEBHOOKHTTP_PREFIX, p->name);
     }
-    printf("dashboard: not in this version; `pier status --dir %s` shows the runs\n", u->dir);
+    if (u->dashboard) {
+        printf("dashboard: %s\n", pier_dashboard_url(u->dashboard));
+        if (pier_dashboard_needs_token(u->dashboard)) {
+            char *path = pier_path_join(u->data, "dashboard.token");
+            if (u->dashboard_token_new)
+                printf("  token (shown once; kept 0600 in %s): %s\n"
+                       "  open %s?token=%s once in a browser, or send Authorization: Bearer "
+                       "TOKEN\n",
+                       path, u->dashboard_token, pier_dashboard_url(u->dashboard),
+                       u->dashboard_token);
+            else
+                printf("  token required (not a loopback address): it is in %s\n", path);
+            free(path);
+        }
+    } else {
+        printf("dashboard: off (--no-dashboard); `pier status --dir %s` shows the runs\n", u->dir);
+    }
     printf("push a change: commit to a watched branch of the repository; polling picks it up,\n"
            "  or `pier run PIPELINE --dir %s` starts a run now\n",
            u->dir);
@@ -634,6 +702,10 @@ int pier_cmd_up(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--no-poll") == 0)
             u.no_poll = true;
+        else if (strcmp(argv[i], "--no-dashboard") == 0)
+            u.no_dashboard = true;
+        else if (strcmp(argv[i], "--dashboard-listen") == 0 && i + 1 < argc)
+            u.dashboard_listen = argv[++i];
         else if (argv[i][0] != '-')
             u.dir = argv[i];
         else if (parse_common(up_usage_name, argc, argv, &i, &u) != 0)
@@ -647,7 +719,7 @@ int pier_cmd_up(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int status = PIER_EXIT_OK;
     char *pidfile = NULL, *spool = NULL;
-    if (session_open(&u, u.no_poll) != 0) {
+    if (session_open(&u, u.no_poll) != 0 || dashboard_open(&u) != 0) {
         status = pier_cli_fail(NULL);
         goto done;
     }

@@ -193,14 +193,16 @@ static const pier_command commands[] = {
      "exit status: 0 done, 1 failed, 2 usage error.\n"},
     {"up", pier_cmd_up, "run the embedded stack and every pipeline of DIR/pier.yml",
      "usage: pier up [DIR] [--data DIR] [--api-listen HOST:PORT] [--edge-listen HOST:PORT]\n"
-     "               [--no-poll]\n"
+     "               [--no-poll] [--dashboard-listen HOST:PORT] [--no-dashboard]\n"
      "\n"
      "Starts the embedded stack (S3 API on --api-listen, default 127.0.0.1:9000) and\n"
      "every pipeline of DIR/pier.yml (default .): each watches its branch (polling\n"
      "and/or webhook), builds when a watched path changed since the last deployed\n"
      "commit, deploys to its bucket and invalidates. Runs are recorded in\n"
      "DIR/.pier/state.db (see pier status, pier logs). Stops on SIGINT or SIGTERM.\n"
-     "docs/pipelines.md documents pier.yml.\n"},
+     "docs/pipelines.md documents pier.yml. The dashboard and its JSON API listen on\n"
+     "--dashboard-listen (default 127.0.0.1:9090; elsewhere than loopback they need the\n"
+     "token kept in DIR/.pier/dashboard.token); docs/api.md documents the API.\n"},
     {"run", pier_cmd_run, "start a run of a pipeline now",
      "usage: pier run PIPELINE [--dir DIR] [--wait] [--commit SHA]\n"
      "                [--trigger manual|retry|redeploy]\n"

@@ -211,7 +211,19 @@ static int stage_source(run_ctx *r, const char *sha)
     for (size_t i = 0; i < ch->count && i < 50; i++)
         pier_engine_log(r->log, "  %s %s", pier_change_status_name(ch->files[i].status),
                         ch->files[i].path);
-    pier_state_stage(st, r->id, "source", PIER_RUN_SUCCEEDED, ch->reason);
+    const char *reason = ch->reason;
+    pier_buf forced;
+    pier_buf_init(&forced, 4096);
+    if (ch->decision == PIER_CHANGES_SKIP && pier_engine_trigger_forces_build(r->trigger)) {
+        pier_buf_printf(&forced,
+                        "%s trigger: builds and deploys %.12s regardless of the paths (%s)",
+                        r->trigger, r->to, ch->reason);
+        reason = pier_buf_cstr(&forced);
+        ch->decision = PIER_CHANGES_BUILD;
+        pier_engine_log(r->log, "source: %s", reason);
+    }
+    pier_state_stage(st, r->id, "source", PIER_RUN_SUCCEEDED, reason);
+    pier_buf_free(&forced);
     if (ch->decision == PIER_CHANGES_SKIP) {
         pier_state_run_finish(st, r->id, PIER_RUN_SKIPPED, ch->reason);
         ret = 0;
@@ -706,6 +718,11 @@ static void *poller_main(void *arg)
             break;
     }
     return NULL;
+}
+
+bool pier_engine_trigger_forces_build(const char *trigger)
+{
+    return trigger && strcmp(trigger, "redeploy") == 0;
 }
 
 int pier_engine_trigger(pier_engine *e, const char *pipeline, const char *trigger, const char *sha,

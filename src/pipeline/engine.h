@@ -115,6 +115,10 @@ void pier_engine_stop(pier_engine *e);
  * PIER_ENOTFOUND for an unknown pipeline. */
 int pier_engine_trigger(pier_engine *e, const char *pipeline, const char *trigger, const char *sha,
                         int64_t *run_id);
+/* True for the triggers whose run builds and deploys its commit even when
+ * no watched path changed since the last deployed commit ("redeploy": a
+ * rollback to, or a re-publication of, a given commit). */
+bool pier_engine_trigger_forces_build(const char *trigger);
 /* Waits until run_id has ended (or timeout_ms, 0 = forever: PIER_ETIMEOUT);
  * *status (may be NULL) gets its status. */
 int pier_engine_wait(pier_engine *e, int64_t run_id, long timeout_ms, pier_run_status *status);

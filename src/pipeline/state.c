@@ -417,15 +417,23 @@ static int runs_query(pier_state *s, sqlite3_stmt *st, json_t **out)
 
 int pier_state_runs_json(pier_state *s, const char *pipeline, int limit, json_t **out)
 {
+    return pier_state_runs_page_json(s, pipeline, limit, 0, out);
+}
+
+int pier_state_runs_page_json(pier_state *s, const char *pipeline, int limit, int64_t before,
+                              json_t **out)
+{
     char sql[700];
-    snprintf(sql, sizeof sql, "%s%s ORDER BY id DESC LIMIT ?", run_columns,
-             pipeline ? "WHERE pipeline=?" : "");
+    snprintf(sql, sizeof sql, "%sWHERE %s AND %s ORDER BY id DESC LIMIT ?", run_columns,
+             pipeline ? "pipeline=?" : "1", before > 0 ? "id<?" : "1");
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return db_fail(s, "prepare");
     int i = 1;
     if (pipeline)
         sqlite3_bind_text(st, i++, pipeline, -1, SQLITE_TRANSIENT);
+    if (before > 0)
+        sqlite3_bind_int64(st, i++, before);
     sqlite3_bind_int64(st, i, limit > 0 ? limit : 20);
     return runs_query(s, st, out);
 }

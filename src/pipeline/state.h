@@ -82,6 +82,9 @@ int pier_state_run_status(pier_state *s, int64_t id, pier_run_status *out);
 /* The newest runs (of pipeline, or all when NULL), newest first, at most
  * limit, each with its stages: a JSON array (owned). */
 int pier_state_runs_json(pier_state *s, const char *pipeline, int limit, json_t **out);
+/* The same, one page: runs with id < before (0: from the newest). */
+int pier_state_runs_page_json(pier_state *s, const char *pipeline, int limit, int64_t before,
+                              json_t **out);
 /* One run as JSON (owned); PIER_ENOTFOUND. */
 int pier_state_run_json(pier_state *s, int64_t id, json_t **out);
 /* Every pipeline with its last deployed commit: a JSON array (owned). */
