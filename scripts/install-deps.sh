@@ -14,7 +14,7 @@ build_pkgs=(build-essential cmake pkg-config git ca-certificates media-types
   libjansson-dev libexpat1-dev libmicrohttpd-dev)
 test_pkgs=(libcmocka-dev python3 python3-botocore python3-boto3 python3-pytest
   awscli s3cmd rclone nginx-light wrk hyperfine nodejs npm clang-format curl
-  procps iproute2)
+  procps iproute2 chromium)
 
 pkgs=("${build_pkgs[@]}")
 [ $want_test = 1 ] && pkgs+=("${test_pkgs[@]}")
@@ -43,6 +43,7 @@ if [ $want_test = 1 ]; then
   # npm test tools, pinned in tests/node/package.json + package-lock.json.
   here=$(cd "$(dirname "$0")/.." && pwd)
   if [ ! -d "$here/tests/node/node_modules/@20minutes/s3rver" ] || \
+     [ ! -d "$here/tests/node/node_modules/playwright-core" ] || \
      [ "$here/tests/node/package.json" -nt "$here/tests/node/node_modules/.package-lock.json" ]; then
     echo "install-deps: npm test tools"
     (cd "$here/tests/node" && npm install --no-audit --no-fund --loglevel=error)
