@@ -1,61 +1,45 @@
 /*
- * s3: see s3.h. Every operation is an s3op: an awsreq call (first member,
- * so the explain hook can get back to the op) plus the bucket, the key and
- * what the operation needs to read its answer. An op is built (URL,
- * headers, body), submitted, and its internal completion parses the answer
- * and calls the user's callback, then frees the op. The synchronous forms
- * submit the same ops and drive the client until their flag is set.
+ * s3: see s3.h. Every operation is an op (pier_s3_op, s3internal.h): an
+ * awsreq call (first member, so the explain hook can get back to the op)
+ * plus the bucket, the key and what the operation needs to read its answer.
+ * An op is built (URL, headers, body), submitted, and its internal
+ * completion parses the answer and calls the user's callback, then frees
+ * the op. The synchronous forms submit the same ops and drive the client
+ * until their flag is set.
  *
- * A multipart upload is one "upload" object: create, then parts kept
- * `parallel` in flight (each part an op reading its own file range), then
- * complete, or abort after the first failure once the parts in flight have
- * landed. Listing is synchronous: each page streams through an XML reader.
+ * This file holds the client, the ops, errors explained, and the single
+ * requests: head, get, put, delete (one or a batch), buckets, and listing.
+ * Listing is synchronous: each page streams through an XML reader.
+ * Multipart uploads are in s3multipart.c, built from the same ops.
  *
- * Costs: one op allocation per request; a part's Content-MD5, when not
- * given, costs one read of the part before it is sent.
+ * Costs: one op allocation per request.
  */
 #include "aws/s3.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "aws/s3internal.h"
 #include "aws/sigv4.h"
 #include "aws/xml.h"
 #include "base/digest.h"
 #include "base/error.h"
-#include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "net/url.h"
 
-#define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
-
-struct pier_s3 {
-    pier_awsreq_client *aws;       /* signing, sending, retrying */
-    char *endpoint;                /* base URL, no trailing '/' */
-    char *scheme;                  /* of the endpoint */
-    char *hostport;                /* host[:port] of the endpoint ([v6] bracketed) */
-    char *base_path;               /* endpoint path without trailing '/' ("" usually) */
-    bool custom;                   /* endpoint given or configured (not AWS's) */
-    bool aws_host;                 /* endpoint is AWS's (virtual-hosted possible) */
-    pier_s3_addressing addressing; /* PATH / VIRTUAL / AUTO */
-    size_t pending;                /* user operations not completed */
-};
-
 /* ---- small helpers ------------------------------------------------------ */
 
-static char *dup_or_null(const char *s)
+char *pier_s3_dup_or_null(const char *s)
 {
     return s ? pier_strdup(s) : NULL;
 }
 
 /* Copies the ETag without its quotes. */
-static char *etag_dup(const char *s)
+char *pier_s3_etag_dup(const char *s)
 {
     if (!s)
         return NULL;
@@ -65,7 +49,7 @@ static char *etag_dup(const char *s)
     return pier_strdup(s);
 }
 
-static void headers_copy(pier_http_headers *dst, const pier_http_headers *src)
+void pier_s3_headers_copy(pier_http_headers *dst, const pier_http_headers *src)
 {
     for (size_t i = 0; src && i < src->count; i++)
         pier_http_headers_add(dst, src->items[i].name, src->items[i].value);
@@ -268,35 +252,7 @@ size_t pier_s3_pending(const pier_s3 *s3)
 
 /* ---- ops ---------------------------------------------------------------- */
 
-typedef struct s3op s3op;
-typedef struct upload upload;
-
-/* Internal completion of an op: parse, report, free. */
-typedef void (*op_fn)(s3op *op, int rc);
-
-struct s3op {
-    pier_awsreq_call call;          /* first: explain() casts back */
-    pier_s3 *s3;                    /* owner */
-    char *bucket;                   /* always */
-    char *key;                      /* object ops */
-    op_fn complete;                 /* internal completion */
-    pier_s3_done_fn done;           /* user callback (NULL for internal ops) */
-    void *ctx;                      /* its context */
-    pier_s3_head own_head;          /* head: answer for async callers */
-    pier_s3_head *head_out;         /* where head metadata goes, or NULL */
-    pier_buf *get_out;              /* get to memory: append the body here */
-    pier_s3_delete_result own_del;  /* delete batch: answer for async callers */
-    pier_s3_delete_result *del_out; /* where the delete outcome goes */
-    size_t del_n;                   /* keys in the batch */
-    char *etag;                     /* parsed ETag */
-    char *version_id;               /* parsed x-amz-version-id */
-    char *upload_id;                /* create: parsed UploadId */
-    upload *up;                     /* multipart: the upload this op serves */
-    uint32_t part;                  /* part number (upload part ops) */
-    bool counted;                   /* counted in s3->pending */
-};
-
-static void op_free(s3op *op)
+void pier_s3_op_free(pier_s3_op *op)
 {
     if (!op)
         return;
@@ -312,8 +268,8 @@ static void op_free(s3op *op)
 }
 
 /* A new op for operation on bucket[/key] with an encoded query (or NULL). */
-static int op_new(s3op **out, pier_s3 *s3, const char *operation, const char *method,
-                  const char *bucket, const char *key, const char *query)
+int pier_s3_op_new(pier_s3_op **out, pier_s3 *s3, const char *operation, const char *method,
+                   const char *bucket, const char *key, const char *query)
 {
     *out = NULL;
     pier_buf url = PIER_BUF_INIT;
@@ -324,11 +280,11 @@ static int op_new(s3op **out, pier_s3 *s3, const char *operation, const char *me
         pier_buf_free(&url);
         return rc;
     }
-    s3op *op = pier_calloc(1, sizeof *op);
+    pier_s3_op *op = pier_calloc(1, sizeof *op);
     pier_awsreq_call_init(&op->call);
     op->s3 = s3;
     op->bucket = pier_strdup(bucket);
-    op->key = dup_or_null(key);
+    op->key = pier_s3_dup_or_null(key);
     op->call.operation = operation;
     op->call.method = method;
     op->call.url = pier_buf_detach(&url);
@@ -347,18 +303,18 @@ static int op_new(s3op **out, pier_s3 *s3, const char *operation, const char *me
 static void op_done(void *ctx, int rc, pier_awsreq_call *call)
 {
     (void)call;
-    s3op *op = ctx;
+    pier_s3_op *op = ctx;
     op->complete(op, rc);
 }
 
 /* Submits op; on failure the op is freed and nothing will be called. A
  * counted op is a user operation of its own (pier_s3_pending). */
-static int op_submit(s3op *op, op_fn complete, bool counted)
+int pier_s3_op_submit(pier_s3_op *op, pier_s3_op_fn complete, bool counted)
 {
     op->complete = complete;
     int rc = pier_awsreq_submit(op->s3->aws, &op->call, op_done, op);
     if (rc < 0) {
-        op_free(op);
+        pier_s3_op_free(op);
         return rc;
     }
     if (counted) {
@@ -371,7 +327,7 @@ static int op_submit(s3op *op, op_fn complete, bool counted)
 /* Reports op's outcome to its user callback, then frees it. The message of
  * a failure is kept across the callback's own work only as far as the
  * callback leaves it. */
-static void op_report(s3op *op, int rc)
+void pier_s3_op_report(pier_s3_op *op, int rc)
 {
     pier_s3 *s3 = op->s3;
     if (op->counted)
@@ -387,7 +343,7 @@ static void op_report(s3op *op, int rc)
     res.part = op->part;
     if (op->done)
         op->done(op->ctx, rc, &res);
-    op_free(op);
+    pier_s3_op_free(op);
 }
 
 /* ---- answers ------------------------------------------------------------ */
@@ -419,12 +375,12 @@ static void fill_head(pier_s3_head *h, const pier_http_response *resp)
     const char *len = pier_http_headers_get(rh, "Content-Length");
     if (len)
         pier_parse_u64(len, &h->size);
-    h->etag = etag_dup(pier_http_headers_get(rh, "ETag"));
-    h->content_type = dup_or_null(pier_http_headers_get(rh, "Content-Type"));
-    h->cache_control = dup_or_null(pier_http_headers_get(rh, "Cache-Control"));
-    h->content_encoding = dup_or_null(pier_http_headers_get(rh, "Content-Encoding"));
-    h->content_disposition = dup_or_null(pier_http_headers_get(rh, "Content-Disposition"));
-    h->version_id = dup_or_null(pier_http_headers_get(rh, "x-amz-version-id"));
+    h->etag = pier_s3_etag_dup(pier_http_headers_get(rh, "ETag"));
+    h->content_type = pier_s3_dup_or_null(pier_http_headers_get(rh, "Content-Type"));
+    h->cache_control = pier_s3_dup_or_null(pier_http_headers_get(rh, "Cache-Control"));
+    h->content_encoding = pier_s3_dup_or_null(pier_http_headers_get(rh, "Content-Encoding"));
+    h->content_disposition = pier_s3_dup_or_null(pier_http_headers_get(rh, "Content-Disposition"));
+    h->version_id = pier_s3_dup_or_null(pier_http_headers_get(rh, "x-amz-version-id"));
     const char *lm = pier_http_headers_get(rh, "Last-Modified");
     time_t t;
     if (lm && pier_time_parse(lm, &t) == 0)
@@ -529,7 +485,7 @@ static bool is(const char *code, const char *want)
 static int explain(void *ctx, const pier_awsreq_call *call)
 {
     pier_s3 *s3 = ctx;
-    const s3op *op = (const s3op *)call; /* the call is an op's first member */
+    const pier_s3_op *op = (const pier_s3_op *)call; /* the call is an op's first member */
     const char *code = call->error_code;
     const char *action = call->operation;
     const char *bucket = op->bucket;
@@ -609,28 +565,21 @@ static int explain(void *ctx, const pier_awsreq_call *call)
 
 /* ---- head, get, put, delete ---------------------------------------------- */
 
-static void head_complete(s3op *op, int rc)
+static void head_complete(pier_s3_op *op, int rc)
 {
     if (rc == 0 && op->head_out)
         fill_head(op->head_out, &op->call.resp);
     if (rc == 0) {
-        op->etag = op->head_out ? dup_or_null(op->head_out->etag)
-                                : etag_dup(pier_http_headers_get(&op->call.resp.headers, "ETag"));
+        op->etag = op->head_out
+                       ? pier_s3_dup_or_null(op->head_out->etag)
+                       : pier_s3_etag_dup(pier_http_headers_get(&op->call.resp.headers, "ETag"));
     }
-    op_report(op, rc);
+    pier_s3_op_report(op, rc);
 }
 
-/* Drives the client until *flag. The op's own result is in sync. */
-typedef struct {
-    bool finished;  /* the op reported */
-    int rc;         /* its result */
-    char msg[1100]; /* its message */
-    char *etag;     /* its ETag, or create's UploadId (owned) */
-} sync_state;
-
-static void sync_done(void *ctx, int rc, const pier_s3_result *res)
+void pier_s3_sync_done(void *ctx, int rc, const pier_s3_result *res)
 {
-    sync_state *s = ctx;
+    pier_s3_sync *s = ctx;
     s->finished = true;
     s->rc = rc;
     if (rc < 0)
@@ -639,7 +588,7 @@ static void sync_done(void *ctx, int rc, const pier_s3_result *res)
         s->etag = pier_strdup(res->etag ? res->etag : res->upload_id);
 }
 
-static int sync_wait(pier_s3 *s3, sync_state *s, char **etag)
+int pier_s3_sync_wait(pier_s3 *s3, pier_s3_sync *s, char **etag)
 {
     int rc = pier_awsreq_run_until(s3->aws, &s->finished);
     if (rc < 0 && !s->finished)
@@ -659,22 +608,22 @@ static int sync_wait(pier_s3 *s3, sync_state *s, char **etag)
 static int head_submit(pier_s3 *s3, const char *bucket, const char *key, pier_s3_head *out,
                        pier_s3_done_fn done, void *ctx)
 {
-    s3op *op;
-    int rc = op_new(&op, s3, "HeadObject", "HEAD", bucket, key, NULL);
+    pier_s3_op *op;
+    int rc = pier_s3_op_new(&op, s3, "HeadObject", "HEAD", bucket, key, NULL);
     if (rc < 0)
         return rc;
     op->call.no_body = true;
     op->head_out = out ? out : &op->own_head;
     op->done = done;
     op->ctx = ctx;
-    return op_submit(op, head_complete, true);
+    return pier_s3_op_submit(op, head_complete, true);
 }
 
 int pier_s3_head_object(pier_s3 *s3, const char *bucket, const char *key, pier_s3_head *out)
 {
-    sync_state s = {0};
-    int rc = head_submit(s3, bucket, key, out, sync_done, &s);
-    return rc < 0 ? rc : sync_wait(s3, &s, NULL);
+    pier_s3_sync s = {0};
+    int rc = head_submit(s3, bucket, key, out, pier_s3_sync_done, &s);
+    return rc < 0 ? rc : pier_s3_sync_wait(s3, &s, NULL);
 }
 
 int pier_s3_head_object_async(pier_s3 *s3, const char *bucket, const char *key,
@@ -683,7 +632,7 @@ int pier_s3_head_object_async(pier_s3 *s3, const char *bucket, const char *key,
     return head_submit(s3, bucket, key, NULL, done, ctx);
 }
 
-static void get_complete(s3op *op, int rc)
+static void get_complete(pier_s3_op *op, int rc)
 {
     if (rc == 0 && op->head_out)
         fill_head(op->head_out, &op->call.resp);
@@ -692,21 +641,21 @@ static void get_complete(s3op *op, int rc)
         if (b->len > 0 && (rc = pier_buf_put(op->get_out, b->ptr, b->len)) < 0)
             rc = pier_error_wrap(rc, "GetObject s3://%s/%s", op->bucket, op->key);
     }
-    op_report(op, rc);
+    pier_s3_op_report(op, rc);
 }
 
 static int get_common(pier_s3 *s3, const char *bucket, const char *key, pier_buf *out,
                       const char *path, pier_s3_head *head)
 {
-    s3op *op;
-    sync_state s = {0};
-    int rc = op_new(&op, s3, "GetObject", "GET", bucket, key, NULL);
+    pier_s3_op *op;
+    pier_s3_sync s = {0};
+    int rc = pier_s3_op_new(&op, s3, "GetObject", "GET", bucket, key, NULL);
     if (rc < 0)
         return rc;
     if (out) {
         size_t room = out->max > out->len ? out->max - out->len : 0;
         if (room == 0) {
-            op_free(op);
+            pier_s3_op_free(op);
             return pier_error_set(PIER_ETOOBIG, "GetObject s3://%s/%s: buffer full", bucket, key);
         }
         /* Room for an error document even when out is nearly full; a
@@ -717,11 +666,11 @@ static int get_common(pier_s3 *s3, const char *bucket, const char *key, pier_buf
         op->call.response_file = pier_strdup(path);
     }
     op->head_out = head;
-    op->done = sync_done;
+    op->done = pier_s3_sync_done;
     op->ctx = &s;
-    if ((rc = op_submit(op, get_complete, false)) < 0)
+    if ((rc = pier_s3_op_submit(op, get_complete, false)) < 0)
         return rc;
-    return sync_wait(s3, &s, NULL);
+    return pier_s3_sync_wait(s3, &s, NULL);
 }
 
 int pier_s3_get_object(pier_s3 *s3, const char *bucket, const char *key, pier_buf *out,
@@ -737,7 +686,7 @@ int pier_s3_get_object_file(pier_s3 *s3, const char *bucket, const char *key, co
 }
 
 /* Adds the object headers of opts to a call; md5 only when with_md5. */
-static int put_headers(pier_awsreq_call *call, const pier_s3_put_options *o, bool with_md5)
+int pier_s3_put_headers(pier_awsreq_call *call, const pier_s3_put_options *o, bool with_md5)
 {
     if (!o)
         return 0;
@@ -749,7 +698,7 @@ static int put_headers(pier_awsreq_call *call, const pier_s3_put_options *o, boo
         pier_http_headers_set(&call->headers, "Content-Encoding", o->content_encoding);
     if (o->content_disposition)
         pier_http_headers_set(&call->headers, "Content-Disposition", o->content_disposition);
-    headers_copy(&call->headers, o->headers);
+    pier_s3_headers_copy(&call->headers, o->headers);
     if (with_md5 && o->md5) {
         pier_buf b = PIER_BUF_INIT;
         int rc = pier_base64_encode(&b, o->md5, PIER_MD5_LEN);
@@ -761,18 +710,18 @@ static int put_headers(pier_awsreq_call *call, const pier_s3_put_options *o, boo
     return 0;
 }
 
-static void put_complete(s3op *op, int rc)
+static void put_complete(pier_s3_op *op, int rc)
 {
     if (rc == 0) {
-        op->etag = etag_dup(pier_http_headers_get(&op->call.resp.headers, "ETag"));
+        op->etag = pier_s3_etag_dup(pier_http_headers_get(&op->call.resp.headers, "ETag"));
         op->version_id =
-            dup_or_null(pier_http_headers_get(&op->call.resp.headers, "x-amz-version-id"));
+            pier_s3_dup_or_null(pier_http_headers_get(&op->call.resp.headers, "x-amz-version-id"));
     }
-    op_report(op, rc);
+    pier_s3_op_report(op, rc);
 }
 
 /* Size of a regular file, naming it on failure. */
-static int file_size(const char *path, uint64_t *size)
+int pier_s3_file_size(const char *path, uint64_t *size)
 {
     struct stat st;
     if (stat(path, &st) < 0)
@@ -787,45 +736,45 @@ static int put_submit(pier_s3 *s3, const char *bucket, const char *key, const ch
                       const void *data, size_t n, const pier_s3_put_options *opts,
                       pier_s3_done_fn done, void *ctx)
 {
-    s3op *op;
+    pier_s3_op *op;
     uint64_t size = 0;
     int rc;
-    if (path && (rc = file_size(path, &size)) < 0)
+    if (path && (rc = pier_s3_file_size(path, &size)) < 0)
         return rc;
-    if ((rc = op_new(&op, s3, "PutObject", "PUT", bucket, key, NULL)) < 0)
+    if ((rc = pier_s3_op_new(&op, s3, "PutObject", "PUT", bucket, key, NULL)) < 0)
         return rc;
     if (path) {
         op->call.body_file = pier_strdup(path);
         op->call.body_file_len = size;
     } else if (n > 0 && (rc = pier_buf_put(&op->call.body, data, n)) < 0) {
-        op_free(op);
+        pier_s3_op_free(op);
         return rc;
     }
     /* S3 accepts an unsigned payload over http too; Content-MD5 guards it. */
     op->call.payload_hash = PIER_SIGV4_UNSIGNED_PAYLOAD;
-    if ((rc = put_headers(&op->call, opts, true)) < 0) {
-        op_free(op);
+    if ((rc = pier_s3_put_headers(&op->call, opts, true)) < 0) {
+        pier_s3_op_free(op);
         return rc;
     }
     op->done = done;
     op->ctx = ctx;
-    return op_submit(op, put_complete, true);
+    return pier_s3_op_submit(op, put_complete, true);
 }
 
 int pier_s3_put_file(pier_s3 *s3, const char *bucket, const char *key, const char *path,
                      const pier_s3_put_options *opts, char **etag)
 {
-    sync_state s = {0};
-    int rc = put_submit(s3, bucket, key, path, NULL, 0, opts, sync_done, &s);
-    return rc < 0 ? rc : sync_wait(s3, &s, etag);
+    pier_s3_sync s = {0};
+    int rc = put_submit(s3, bucket, key, path, NULL, 0, opts, pier_s3_sync_done, &s);
+    return rc < 0 ? rc : pier_s3_sync_wait(s3, &s, etag);
 }
 
 int pier_s3_put_memory(pier_s3 *s3, const char *bucket, const char *key, const void *data, size_t n,
                        const pier_s3_put_options *opts, char **etag)
 {
-    sync_state s = {0};
-    int rc = put_submit(s3, bucket, key, NULL, data, n, opts, sync_done, &s);
-    return rc < 0 ? rc : sync_wait(s3, &s, etag);
+    pier_s3_sync s = {0};
+    int rc = put_submit(s3, bucket, key, NULL, data, n, opts, pier_s3_sync_done, &s);
+    return rc < 0 ? rc : pier_s3_sync_wait(s3, &s, etag);
 }
 
 int pier_s3_put_file_async(pier_s3 *s3, const char *bucket, const char *key, const char *path,
@@ -841,59 +790,59 @@ int pier_s3_put_memory_async(pier_s3 *s3, const char *bucket, const char *key, c
     return put_submit(s3, bucket, key, NULL, data, n, opts, done, ctx);
 }
 
-static void plain_complete(s3op *op, int rc)
+static void plain_complete(pier_s3_op *op, int rc)
 {
-    op_report(op, rc);
+    pier_s3_op_report(op, rc);
 }
 
 /* A bodiless request, synchronously. */
-static int simple_do(pier_s3 *s3, const char *operation, const char *method, const char *bucket,
-                     const char *key, const char *query)
+int pier_s3_simple_do(pier_s3 *s3, const char *operation, const char *method, const char *bucket,
+                      const char *key, const char *query)
 {
-    s3op *op;
-    sync_state s = {0};
-    int rc = op_new(&op, s3, operation, method, bucket, key, query);
+    pier_s3_op *op;
+    pier_s3_sync s = {0};
+    int rc = pier_s3_op_new(&op, s3, operation, method, bucket, key, query);
     if (rc < 0)
         return rc;
     if (strcmp(method, "HEAD") == 0)
         op->call.no_body = true;
-    op->done = sync_done;
+    op->done = pier_s3_sync_done;
     op->ctx = &s;
-    if ((rc = op_submit(op, plain_complete, false)) < 0)
+    if ((rc = pier_s3_op_submit(op, plain_complete, false)) < 0)
         return rc;
-    return sync_wait(s3, &s, NULL);
+    return pier_s3_sync_wait(s3, &s, NULL);
 }
 
 int pier_s3_delete_object(pier_s3 *s3, const char *bucket, const char *key)
 {
-    return simple_do(s3, "DeleteObject", "DELETE", bucket, key, NULL);
+    return pier_s3_simple_do(s3, "DeleteObject", "DELETE", bucket, key, NULL);
 }
 
 int pier_s3_head_bucket(pier_s3 *s3, const char *bucket)
 {
-    return simple_do(s3, "HeadBucket", "HEAD", bucket, NULL, NULL);
+    return pier_s3_simple_do(s3, "HeadBucket", "HEAD", bucket, NULL, NULL);
 }
 
 int pier_s3_create_bucket(pier_s3 *s3, const char *bucket)
 {
-    s3op *op;
-    sync_state s = {0};
-    int rc = op_new(&op, s3, "CreateBucket", "PUT", bucket, NULL, NULL);
+    pier_s3_op *op;
+    pier_s3_sync s = {0};
+    int rc = pier_s3_op_new(&op, s3, "CreateBucket", "PUT", bucket, NULL, NULL);
     if (rc < 0)
         return rc;
     const char *region = pier_awsreq_client_region(s3->aws);
     if (strcmp(region, "us-east-1") != 0 && !s3->custom) {
         pier_buf_printf(&op->call.body,
-                        "<CreateBucketConfiguration xmlns=\"" S3_XMLNS "\">"
+                        "<CreateBucketConfiguration xmlns=\"" PIER_S3_XMLNS "\">"
                         "<LocationConstraint>%s</LocationConstraint>"
                         "</CreateBucketConfiguration>",
                         region);
     }
-    op->done = sync_done;
+    op->done = pier_s3_sync_done;
     op->ctx = &s;
-    if ((rc = op_submit(op, plain_complete, false)) < 0)
+    if ((rc = pier_s3_op_submit(op, plain_complete, false)) < 0)
         return rc;
-    return sync_wait(s3, &s, NULL);
+    return pier_s3_sync_wait(s3, &s, NULL);
 }
 
 /* ---- listing ------------------------------------------------------------ */
@@ -1047,8 +996,8 @@ int pier_s3_list_objects(pier_s3 *s3, const char *bucket, const pier_s3_list_opt
         if (!token && opts->start_after && opts->start_after[0])
             query_add(&q, "start-after", opts->start_after);
 
-        s3op *op;
-        rc = op_new(&op, s3, "ListObjectsV2", "GET", bucket, NULL, pier_buf_cstr(&q));
+        pier_s3_op *op;
+        rc = pier_s3_op_new(&op, s3, "ListObjectsV2", "GET", bucket, NULL, pier_buf_cstr(&q));
         pier_buf_free(&q);
         if (rc < 0)
             break;
@@ -1061,7 +1010,7 @@ int pier_s3_list_objects(pier_s3 *s3, const char *bucket, const pier_s3_list_opt
             strcmp(pier_xml_reader_root(ls.reader), "ListBucketResult") != 0)
             rc = pier_error_set(PIER_EINVALID, "%s: unexpected answer <%s>", ls.what,
                                 pier_xml_reader_root(ls.reader));
-        op_free(op);
+        pier_s3_op_free(op);
         if (ls.user_rc) {
             rc = pier_error_set(ls.user_rc, "%s", ls.user_msg);
             break;
@@ -1152,7 +1101,7 @@ static int delete_failed(const char *bucket, const pier_s3_delete_result *r, siz
                           e->message ? ": " : "", e->message ? e->message : "");
 }
 
-static void delete_complete(s3op *op, int rc)
+static void delete_complete(pier_s3_op *op, int rc)
 {
     if (rc == 0) {
         pier_s3_delete_result *r = op->del_out;
@@ -1178,7 +1127,7 @@ static void delete_complete(s3op *op, int rc)
         pier_buf_free(&dp.code);
         pier_buf_free(&dp.message);
     }
-    op_report(op, rc);
+    pier_s3_op_report(op, rc);
 }
 
 static int delete_submit(pier_s3 *s3, const char *bucket, const char *const *keys, size_t n,
@@ -1187,13 +1136,13 @@ static int delete_submit(pier_s3 *s3, const char *bucket, const char *const *key
     if (n == 0 || n > PIER_S3_DELETE_BATCH)
         return pier_error_set(PIER_EINVALID, "DeleteObjects: 1..%d keys per batch, not %zu",
                               PIER_S3_DELETE_BATCH, n);
-    s3op *op;
-    int rc = op_new(&op, s3, "DeleteObjects", "POST", bucket, NULL, "delete=");
+    pier_s3_op *op;
+    int rc = pier_s3_op_new(&op, s3, "DeleteObjects", "POST", bucket, NULL, "delete=");
     if (rc < 0)
         return rc;
     pier_buf *body = &op->call.body;
     pier_buf_puts(body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-                        "<Delete xmlns=\"" S3_XMLNS "\"><Quiet>true</Quiet>");
+                        "<Delete xmlns=\"" PIER_S3_XMLNS "\"><Quiet>true</Quiet>");
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (!keys[i][0] || strlen(keys[i]) > PIER_S3_KEY_MAX) {
             rc = pier_error_set(PIER_EINVALID, "DeleteObjects: key must be 1..%d bytes",
@@ -1210,7 +1159,7 @@ static int delete_submit(pier_s3 *s3, const char *bucket, const char *const *key
     if (rc == 0)
         rc = pier_buf_puts(body, "</Delete>");
     if (rc < 0) {
-        op_free(op);
+        pier_s3_op_free(op);
         return rc;
     }
     unsigned char md5[PIER_MD5_LEN];
@@ -1224,7 +1173,7 @@ static int delete_submit(pier_s3 *s3, const char *bucket, const char *const *key
     op->del_out = out ? out : &op->own_del;
     op->done = done;
     op->ctx = ctx;
-    return op_submit(op, delete_complete, true);
+    return pier_s3_op_submit(op, delete_complete, true);
 }
 
 int pier_s3_delete_objects_async(pier_s3 *s3, const char *bucket, const char *const *keys, size_t n,
@@ -1243,10 +1192,10 @@ int pier_s3_delete_objects(pier_s3 *s3, const char *bucket, const char *const *k
     int rc = 0;
     for (size_t at = 0; at < n; at += PIER_S3_DELETE_BATCH) {
         size_t m = n - at < PIER_S3_DELETE_BATCH ? n - at : PIER_S3_DELETE_BATCH;
-        sync_state s = {0};
-        rc = delete_submit(s3, bucket, keys + at, m, r, sync_done, &s);
+        pier_s3_sync s = {0};
+        rc = delete_submit(s3, bucket, keys + at, m, r, pier_s3_sync_done, &s);
         if (rc == 0)
-            rc = sync_wait(s3, &s, NULL);
+            rc = pier_s3_sync_wait(s3, &s, NULL);
         if (rc < 0 && rc != PIER_ERR)
             break; /* the request failed: the next batches would too */
         rc = 0;
@@ -1257,521 +1206,4 @@ int pier_s3_delete_objects(pier_s3 *s3, const char *bucket, const char *const *k
     if (rc == 0)
         pier_error_clear();
     return rc;
-}
-
-/* ---- multipart: single requests -------------------------------------------- */
-
-static void create_complete(s3op *op, int rc)
-{
-    if (rc == 0) {
-        pier_xml_doc *d = NULL;
-        const pier_buf *b = &op->call.resp.body;
-        rc = pier_xml_doc_parse(&d, b->ptr ? b->ptr : "", b->len, "CreateMultipartUpload answer");
-        const char *id =
-            rc == 0 ? pier_xml_doc_get(d, "InitiateMultipartUploadResult/UploadId") : NULL;
-        if (rc == 0 && (!id || !id[0]))
-            rc = pier_error_set(PIER_EINVALID,
-                                "CreateMultipartUpload of s3://%s/%s: no UploadId in the answer",
-                                op->bucket, op->key);
-        if (rc == 0)
-            op->upload_id = pier_strdup(id);
-        pier_xml_doc_free(d);
-    }
-    op_report(op, rc);
-}
-
-static int create_submit(pier_s3 *s3, const char *bucket, const char *key,
-                         const pier_s3_put_options *opts, op_fn complete, upload *up,
-                         pier_s3_done_fn done, void *ctx)
-{
-    s3op *op;
-    int rc = op_new(&op, s3, "CreateMultipartUpload", "POST", bucket, key, "uploads=");
-    if (rc < 0)
-        return rc;
-    if ((rc = put_headers(&op->call, opts, false)) < 0) {
-        op_free(op);
-        return rc;
-    }
-    op->up = up;
-    op->done = done;
-    op->ctx = ctx;
-    return op_submit(op, complete, false);
-}
-
-static int part_submit(pier_s3 *s3, const char *bucket, const char *key, const char *upload_id,
-                       uint32_t number, const char *path, uint64_t offset, uint64_t len,
-                       const unsigned char *md5, op_fn complete, upload *up, pier_s3_done_fn done,
-                       void *ctx)
-{
-    if (number < 1 || number > PIER_S3_MAX_PARTS)
-        return pier_error_set(PIER_EINVALID, "UploadPart: part number %u out of 1..%d", number,
-                              PIER_S3_MAX_PARTS);
-    pier_buf q = PIER_BUF_INIT;
-    pier_buf_printf(&q, "partNumber=%u&uploadId=", number);
-    pier_uri_encode(&q, upload_id, strlen(upload_id), false);
-    s3op *op;
-    int rc = op_new(&op, s3, "UploadPart", "PUT", bucket, key, pier_buf_cstr(&q));
-    pier_buf_free(&q);
-    if (rc < 0)
-        return rc;
-    op->call.body_file = pier_strdup(path);
-    op->call.body_file_offset = offset;
-    op->call.body_file_len = len;
-    op->call.payload_hash = PIER_SIGV4_UNSIGNED_PAYLOAD;
-    if (md5) {
-        pier_buf b = PIER_BUF_INIT;
-        pier_base64_encode(&b, md5, PIER_MD5_LEN);
-        pier_http_headers_set(&op->call.headers, "Content-MD5", pier_buf_cstr(&b));
-        pier_buf_free(&b);
-    }
-    op->part = number;
-    op->up = up;
-    op->done = done;
-    op->ctx = ctx;
-    /* A part of pier's own upload counts with the upload. */
-    return op_submit(op, complete, !up);
-}
-
-static int complete_submit(pier_s3 *s3, const char *bucket, const char *key, const char *upload_id,
-                           const pier_s3_part *parts, size_t n, char *const *etags, op_fn complete,
-                           upload *up, pier_s3_done_fn done, void *ctx)
-{
-    pier_buf q = PIER_BUF_INIT;
-    pier_buf_puts(&q, "uploadId=");
-    pier_uri_encode(&q, upload_id, strlen(upload_id), false);
-    s3op *op;
-    int rc = op_new(&op, s3, "CompleteMultipartUpload", "POST", bucket, key, pier_buf_cstr(&q));
-    pier_buf_free(&q);
-    if (rc < 0)
-        return rc;
-    pier_buf *body = &op->call.body;
-    pier_buf_puts(body, "<CompleteMultipartUpload xmlns=\"" S3_XMLNS "\">");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        uint32_t number = parts ? parts[i].number : (uint32_t)(i + 1);
-        const char *etag = parts ? parts[i].etag : etags[i];
-        char *bare = etag_dup(etag ? etag : "");
-        pier_buf_printf(body, "<Part><PartNumber>%u</PartNumber><ETag>\"", number);
-        rc = pier_xml_escape(body, bare, strlen(bare));
-        pier_buf_puts(body, "\"</ETag></Part>");
-        free(bare);
-    }
-    if (rc == 0)
-        rc = pier_buf_puts(body, "</CompleteMultipartUpload>");
-    if (rc < 0) {
-        op_free(op);
-        return rc;
-    }
-    pier_http_headers_set(&op->call.headers, "Content-Type", "application/xml");
-    op->call.error_in_2xx = true;
-    op->up = up;
-    op->done = done;
-    op->ctx = ctx;
-    return op_submit(op, complete, false);
-}
-
-static void complete_parse(s3op *op, int *rc)
-{
-    if (*rc < 0)
-        return;
-    pier_xml_doc *d = NULL;
-    const pier_buf *b = &op->call.resp.body;
-    *rc = pier_xml_doc_parse(&d, b->ptr ? b->ptr : "", b->len, "CompleteMultipartUpload answer");
-    if (*rc == 0) {
-        const char *etag = pier_xml_doc_get(d, "CompleteMultipartUploadResult/ETag");
-        if (!etag)
-            *rc = pier_error_set(PIER_EINVALID,
-                                 "CompleteMultipartUpload of s3://%s/%s: no ETag in the answer",
-                                 op->bucket, op->key);
-        else
-            op->etag = etag_dup(etag);
-        op->version_id =
-            dup_or_null(pier_http_headers_get(&op->call.resp.headers, "x-amz-version-id"));
-    }
-    pier_xml_doc_free(d);
-}
-
-static void complete_complete(s3op *op, int rc)
-{
-    complete_parse(op, &rc);
-    op_report(op, rc);
-}
-
-static void part_complete(s3op *op, int rc)
-{
-    if (rc == 0)
-        op->etag = etag_dup(pier_http_headers_get(&op->call.resp.headers, "ETag"));
-    if (rc == 0 && (!op->etag || !op->etag[0]))
-        rc = pier_error_set(PIER_EINVALID, "UploadPart %u of s3://%s/%s: no ETag in the answer",
-                            op->part, op->bucket, op->key);
-    op_report(op, rc);
-}
-
-int pier_s3_multipart_create(pier_s3 *s3, const char *bucket, const char *key,
-                             const pier_s3_put_options *opts, char **upload_id)
-{
-    sync_state s = {0};
-    *upload_id = NULL;
-    int rc = create_submit(s3, bucket, key, opts, create_complete, NULL, sync_done, &s);
-    return rc < 0 ? rc : sync_wait(s3, &s, upload_id);
-}
-
-int pier_s3_multipart_upload_part(pier_s3 *s3, const char *bucket, const char *key,
-                                  const char *upload_id, uint32_t number, const char *path,
-                                  uint64_t offset, uint64_t len, const unsigned char *md5,
-                                  char **etag)
-{
-    sync_state s = {0};
-    int rc = part_submit(s3, bucket, key, upload_id, number, path, offset, len, md5, part_complete,
-                         NULL, sync_done, &s);
-    return rc < 0 ? rc : sync_wait(s3, &s, etag);
-}
-
-int pier_s3_multipart_upload_part_async(pier_s3 *s3, const char *bucket, const char *key,
-                                        const char *upload_id, uint32_t number, const char *path,
-                                        uint64_t offset, uint64_t len, const unsigned char *md5,
-                                        pier_s3_done_fn done, void *ctx)
-{
-    s3->pending++;
-    int rc = part_submit(s3, bucket, key, upload_id, number, path, offset, len, md5, part_complete,
-                         NULL, done, ctx);
-    if (rc < 0)
-        s3->pending--;
-    return rc;
-}
-
-int pier_s3_multipart_complete(pier_s3 *s3, const char *bucket, const char *key,
-                               const char *upload_id, const pier_s3_part *parts, size_t n,
-                               char **etag)
-{
-    if (n == 0 || n > PIER_S3_MAX_PARTS)
-        return pier_error_set(PIER_EINVALID, "CompleteMultipartUpload: 1..%d parts, not %zu",
-                              PIER_S3_MAX_PARTS, n);
-    sync_state s = {0};
-    int rc = complete_submit(s3, bucket, key, upload_id, parts, n, NULL, complete_complete, NULL,
-                             sync_done, &s);
-    return rc < 0 ? rc : sync_wait(s3, &s, etag);
-}
-
-int pier_s3_multipart_abort(pier_s3 *s3, const char *bucket, const char *key, const char *upload_id)
-{
-    pier_buf q = PIER_BUF_INIT;
-    pier_buf_puts(&q, "uploadId=");
-    pier_uri_encode(&q, upload_id, strlen(upload_id), false);
-    int rc = simple_do(s3, "AbortMultipartUpload", "DELETE", bucket, key, pier_buf_cstr(&q));
-    pier_buf_free(&q);
-    return rc;
-}
-
-/* ---- multipart: whole files ---------------------------------------------- */
-
-struct upload {
-    pier_s3 *s3;                        /* owner */
-    char *bucket, *key, *path;          /* the object and its file */
-    uint64_t size;                      /* file size */
-    uint64_t part_size;                 /* bytes per part (the last may be short) */
-    uint32_t parts;                     /* part count */
-    unsigned char (*md5)[PIER_MD5_LEN]; /* given Content-MD5s (copied), or NULL */
-    pier_s3_put_options put;            /* points into the copies below */
-    char *content_type, *cache_control, *content_encoding, *content_disposition; /* copies */
-    pier_http_headers headers; /* copy of put->headers */
-    char *upload_id;           /* once created */
-    char **etags;              /* per part, once uploaded */
-    uint32_t next;             /* next part number to send */
-    uint32_t landed;           /* parts uploaded */
-    int in_flight;             /* parts on the wire */
-    int parallel;              /* at most this many */
-    int rc;                    /* first failure (0: none yet) */
-    char msg[1100];            /* its message */
-    char *etag;                /* the object's ETag when completed */
-    char *version_id;          /* and its version */
-    pier_s3_done_fn done;      /* user callback */
-    void *ctx;                 /* its context */
-};
-
-static void upload_free(upload *up)
-{
-    if (!up)
-        return;
-    free(up->bucket);
-    free(up->key);
-    free(up->path);
-    free(up->md5);
-    free(up->content_type);
-    free(up->cache_control);
-    free(up->content_encoding);
-    free(up->content_disposition);
-    pier_http_headers_free(&up->headers);
-    free(up->upload_id);
-    for (uint32_t i = 0; up->etags && i < up->parts; i++)
-        free(up->etags[i]);
-    free(up->etags);
-    free(up->etag);
-    free(up->version_id);
-    free(up);
-}
-
-/* Keeps the first failure. */
-static void upload_fail(upload *up, int rc)
-{
-    if (up->rc == 0) {
-        up->rc = rc;
-        snprintf(up->msg, sizeof up->msg, "%s", pier_error_last());
-    }
-}
-
-static void upload_finish(upload *up)
-{
-    pier_s3 *s3 = up->s3;
-    s3->pending--;
-    pier_s3_result res = {0};
-    res.etag = up->etag;
-    res.version_id = up->version_id;
-    res.upload_id = up->upload_id;
-    if (up->rc < 0)
-        pier_error_set(up->rc, "%s", up->msg);
-    else
-        pier_error_clear();
-    up->done(up->ctx, up->rc, &res);
-    upload_free(up);
-}
-
-static void upload_aborted(void *ctx, int rc, const pier_s3_result *res)
-{
-    (void)res;
-    upload *up = ctx;
-    if (rc < 0)
-        PIER_WARN("could not abort the multipart upload of s3://%s/%s (it may linger until a "
-                  "lifecycle rule removes it): %s",
-                  up->bucket, up->key, pier_error_last());
-    upload_finish(up);
-}
-
-static void upload_abort(upload *up)
-{
-    pier_buf q = PIER_BUF_INIT;
-    pier_buf_puts(&q, "uploadId=");
-    pier_uri_encode(&q, up->upload_id, strlen(up->upload_id), false);
-    s3op *op;
-    int rc = op_new(&op, up->s3, "AbortMultipartUpload", "DELETE", up->bucket, up->key,
-                    pier_buf_cstr(&q));
-    pier_buf_free(&q);
-    if (rc == 0) {
-        op->done = upload_aborted;
-        op->ctx = up;
-        rc = op_submit(op, plain_complete, false);
-    }
-    if (rc < 0)
-        upload_aborted(up, rc, NULL);
-}
-
-static void upload_completed(void *ctx, int rc, const pier_s3_result *res)
-{
-    upload *up = ctx;
-    if (rc < 0) {
-        upload_fail(up, rc);
-        upload_abort(up);
-        return;
-    }
-    up->etag = dup_or_null(res->etag);
-    up->version_id = dup_or_null(res->version_id);
-    upload_finish(up);
-}
-
-/* MD5 of a file range, for a part's Content-MD5. */
-static int range_md5(const char *path, uint64_t off, uint64_t len, unsigned char md5[PIER_MD5_LEN])
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return pier_error_set_errno(PIER_EIO, "%s", path);
-    pier_hash *h = pier_hash_new(PIER_HASH_MD5);
-    char *buf = pier_malloc(1 << 16);
-    int rc = 0;
-    while (len > 0) {
-        size_t want = len < (1 << 16) ? (size_t)len : (1 << 16);
-        ssize_t got = pread(fd, buf, want, (off_t)off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            rc = got < 0
-                     ? pier_error_set_errno(PIER_EIO, "%s", path)
-                     : pier_error_set(PIER_ECONFLICT, "%s: file shrank during the upload", path);
-            break;
-        }
-        pier_hash_update(h, buf, (size_t)got);
-        off += (uint64_t)got;
-        len -= (uint64_t)got;
-    }
-    if (rc == 0)
-        pier_hash_final(h, md5);
-    pier_hash_free(h);
-    free(buf);
-    close(fd);
-    return rc;
-}
-
-static void upload_part_done(void *ctx, int rc, const pier_s3_result *res);
-
-/* Sends parts until `parallel` are in flight; completes or aborts when the
- * last lands. */
-static void upload_pump(upload *up)
-{
-    while (up->rc == 0 && up->in_flight < up->parallel && up->next <= up->parts) {
-        uint32_t n = up->next++;
-        uint64_t off = (uint64_t)(n - 1) * up->part_size;
-        uint64_t len = up->size - off < up->part_size ? up->size - off : up->part_size;
-        unsigned char md5[PIER_MD5_LEN];
-        int rc = 0;
-        if (up->md5)
-            memcpy(md5, up->md5[n - 1], PIER_MD5_LEN);
-        else
-            rc = range_md5(up->path, off, len, md5);
-        if (rc == 0)
-            rc = part_submit(up->s3, up->bucket, up->key, up->upload_id, n, up->path, off, len, md5,
-                             part_complete, up, upload_part_done, up);
-        if (rc < 0) {
-            upload_fail(up, rc);
-            break;
-        }
-        up->in_flight++;
-    }
-    if (up->in_flight > 0)
-        return;
-    if (up->rc < 0) {
-        upload_abort(up);
-        return;
-    }
-    if (up->landed == up->parts) {
-        int rc = complete_submit(up->s3, up->bucket, up->key, up->upload_id, NULL, up->parts,
-                                 up->etags, complete_complete, up, upload_completed, up);
-        if (rc < 0) {
-            upload_fail(up, rc);
-            upload_abort(up);
-        }
-    }
-}
-
-static void upload_part_done(void *ctx, int rc, const pier_s3_result *res)
-{
-    upload *up = ctx;
-    up->in_flight--;
-    if (rc < 0) {
-        upload_fail(up, rc);
-    } else {
-        free(up->etags[res->part - 1]);
-        up->etags[res->part - 1] = pier_strdup(res->etag);
-        up->landed++;
-    }
-    upload_pump(up);
-}
-
-static void upload_created(void *ctx, int rc, const pier_s3_result *res)
-{
-    upload *up = ctx;
-    if (rc < 0) {
-        upload_fail(up, rc);
-        upload_finish(up);
-        return;
-    }
-    up->upload_id = pier_strdup(res->upload_id);
-    upload_pump(up);
-}
-
-/* The part size for size bytes: the asked one (5 MiB at least), grown to
- * whole MiB so that no more than 10,000 parts are needed. */
-static uint64_t choose_part_size(uint64_t size, uint64_t asked)
-{
-    uint64_t ps = asked ? asked : PIER_S3_PART_DEFAULT;
-    if (ps < PIER_S3_PART_MIN)
-        ps = PIER_S3_PART_MIN;
-    if ((size + ps - 1) / ps > PIER_S3_MAX_PARTS) {
-        uint64_t mib = (uint64_t)1 << 20;
-        ps = (size + PIER_S3_MAX_PARTS - 1) / PIER_S3_MAX_PARTS;
-        ps = (ps + mib - 1) / mib * mib;
-    }
-    return ps;
-}
-
-static int upload_start(pier_s3 *s3, const char *bucket, const char *key, const char *path,
-                        uint64_t size, const pier_s3_put_options *put,
-                        const pier_s3_multipart_options *mp, pier_s3_done_fn done, void *ctx)
-{
-    if (mp->part_size && mp->part_size < PIER_S3_PART_MIN)
-        return pier_error_set(PIER_EINVALID,
-                              "multipart upload of %s: part size %llu below "
-                              "S3's 5 MiB minimum",
-                              path, (unsigned long long)mp->part_size);
-    upload *up = pier_calloc(1, sizeof *up);
-    up->s3 = s3;
-    up->bucket = pier_strdup(bucket);
-    up->key = pier_strdup(key);
-    up->path = pier_strdup(path);
-    up->size = size;
-    up->part_size = choose_part_size(size, mp->part_size);
-    up->parts = (uint32_t)((size + up->part_size - 1) / up->part_size);
-    if (up->parts == 0)
-        up->parts = 1;
-    if (mp->part_md5) {
-        if (mp->part_count != up->parts) {
-            int rc =
-                pier_error_set(PIER_EINVALID,
-                               "multipart upload of %s: %u part digests given for %u parts "
-                               "of %llu bytes",
-                               path, mp->part_count, up->parts, (unsigned long long)up->part_size);
-            upload_free(up);
-            return rc;
-        }
-        up->md5 = pier_malloc(up->parts * sizeof *up->md5);
-        memcpy(up->md5, mp->part_md5, up->parts * sizeof *up->md5);
-    }
-    up->parallel = mp->parallel > 0 ? mp->parallel : PIER_S3_PARALLEL_PARTS;
-    up->etags = pier_calloc(up->parts, sizeof *up->etags);
-    up->next = 1;
-    up->done = done;
-    up->ctx = ctx;
-    if (put) {
-        up->content_type = dup_or_null(put->content_type);
-        up->cache_control = dup_or_null(put->cache_control);
-        up->content_encoding = dup_or_null(put->content_encoding);
-        up->content_disposition = dup_or_null(put->content_disposition);
-        headers_copy(&up->headers, put->headers);
-    }
-    up->put.content_type = up->content_type;
-    up->put.cache_control = up->cache_control;
-    up->put.content_encoding = up->content_encoding;
-    up->put.content_disposition = up->content_disposition;
-    up->put.headers = &up->headers;
-
-    int rc = create_submit(s3, bucket, key, &up->put, create_complete, up, upload_created, up);
-    if (rc < 0) {
-        upload_free(up);
-        return rc;
-    }
-    s3->pending++;
-    return 0;
-}
-
-int pier_s3_upload_file_async(pier_s3 *s3, const char *bucket, const char *key, const char *path,
-                              const pier_s3_put_options *put, const pier_s3_multipart_options *mp,
-                              pier_s3_done_fn done, void *ctx)
-{
-    pier_s3_multipart_options none = PIER_S3_MULTIPART_OPTIONS_INIT;
-    uint64_t size;
-    int rc = file_size(path, &size);
-    if (rc < 0)
-        return rc;
-    if (!mp)
-        mp = &none;
-    uint64_t threshold = mp->threshold ? mp->threshold : PIER_S3_THRESHOLD;
-    if (size <= threshold)
-        return put_submit(s3, bucket, key, path, NULL, 0, put, done, ctx);
-    return upload_start(s3, bucket, key, path, size, put, mp, done, ctx);
-}
-
-int pier_s3_upload_file(pier_s3 *s3, const char *bucket, const char *key, const char *path,
-                        const pier_s3_put_options *put, const pier_s3_multipart_options *mp,
-                        char **etag)
-{
-    sync_state s = {0};
-    int rc = pier_s3_upload_file_async(s3, bucket, key, path, put, mp, sync_done, &s);
-    return rc < 0 ? rc : sync_wait(s3, &s, etag);
 }
