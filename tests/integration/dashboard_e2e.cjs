@@ -116,6 +116,10 @@ async function latestDev() { return (await api('pipelines/dev')).latest_run; }
     }
     if (!logWhileBuilding) fail('no log line streamed while the build ran');
     await page.locator('#log').filter({ hasText: 'run succeeded' }).waitFor();
+    const esc = await page.evaluate(() => ({
+      text: document.getElementById('log').textContent.includes('<script>window.pwned=1</script><b>not-bold</b>'),
+      elements: document.querySelectorAll('#log *').length, pwned: window.pwned }));
+    if (!esc.text || esc.elements !== 0 || esc.pwned !== undefined) fail('the log is not shown as text: ' + JSON.stringify(esc));
     await page.locator('#changed-files').filter({ hasText: 'frontend/src/index.html' }).waitFor();
     await page.locator('#deploy').waitFor();
     await page.locator('#invalidation').filter({ hasText: '/index.html' }).waitFor();
