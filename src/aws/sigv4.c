@@ -1,6 +1,8 @@
 /*
- * sigv4: AWS Signature Version 4 signing, presigning, verification and
- * aws-chunked chunk signatures. See sigv4.h for the API.
+ * sigv4: AWS Signature Version 4 signing, presigning and verification. See
+ * sigv4.h for the API. The aws-chunked chain of chunk signatures is in
+ * sigv4chunk.c; it shares the key and signature steps below
+ * (sigv4internal.h), and signing and verifying seed its chain.
  *
  * The procedure is linear and written as a chain of small static steps (the
  * habit of curl's lib/http_aws_sigv4.c):
@@ -11,7 +13,7 @@
  *                  duplicates with ',', sort; or follow a SignedHeaders list
  *   canon_request  method \n path \n query \n headers \n signed \n payload
  *   string_to_sign algorithm \n date \n scope \n hex(sha256(creq))
- *   signing_key    HMAC chain "AWS4"+secret -> date -> region -> service
+ *   pier_sigv4_signing_key    HMAC chain "AWS4"+secret -> date -> region -> service
  *                  -> "aws4_request"
  *   signature      hex(HMAC(key, string_to_sign))
  *
@@ -33,6 +35,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "aws/sigv4internal.h"
 #include "base/error.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -51,7 +54,7 @@ static const char *const unsigned_headers[] = {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static bool is_hex_lower(const char *s, size_t n)
+bool pier_sigv4_is_hex_lower(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
@@ -59,9 +62,9 @@ static bool is_hex_lower(const char *s, size_t n)
     return true;
 }
 
-static bool is_signature(const char *s)
+bool pier_sigv4_is_signature(const char *s)
 {
-    return s && strlen(s) == 64 && is_hex_lower(s, 64);
+    return s && strlen(s) == 64 && pier_sigv4_is_hex_lower(s, 64);
 }
 
 static bool is_ws(char c)
@@ -69,7 +72,7 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
-static int hexval(char c)
+int pier_sigv4_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -88,8 +91,9 @@ static int reencode(pier_buf *out, const char *s, size_t n, bool keep_slash, boo
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         char c = s[i];
-        if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            char d = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        if (c == '%' && i + 2 < n && pier_sigv4_hexval(s[i + 1]) >= 0 &&
+            pier_sigv4_hexval(s[i + 2]) >= 0) {
+            char d = (char)(pier_sigv4_hexval(s[i + 1]) * 16 + pier_sigv4_hexval(s[i + 2]));
             rc = pier_uri_encode(out, &d, 1, false);
             i += 2;
         } else if (c == '+' && plus_space) {
@@ -102,8 +106,8 @@ static int reencode(pier_buf *out, const char *s, size_t n, bool keep_slash, boo
 }
 
 /* The credential scope "YYYYMMDD/region/service/aws4_request". */
-static int make_scope(char *out, size_t size, const char *date8, const char *region,
-                      const char *service)
+int pier_sigv4_make_scope(char *out, size_t size, const char *date8, const char *region,
+                          const char *service)
 {
     return pier_str_fmt(out, size, "%.8s/%s/%s/aws4_request", date8, region, service);
 }
@@ -432,8 +436,8 @@ static void hmac_str(unsigned char out[PIER_SHA256_LEN], const unsigned char *ke
     pier_hmac_sha256(out, key, klen, msg, strlen(msg));
 }
 
-static void signing_key(unsigned char key[PIER_SHA256_LEN], const char *secret, const char *date8,
-                        const char *region, const char *service)
+void pier_sigv4_signing_key(unsigned char key[PIER_SHA256_LEN], const char *secret,
+                            const char *date8, const char *region, const char *service)
 {
     size_t slen = strlen(secret);
     unsigned char *k = pier_malloc(slen + 4);
@@ -452,16 +456,16 @@ static void signing_key(unsigned char key[PIER_SHA256_LEN], const char *secret, 
     free(k);
 }
 
-static void signature_hex(char out[65], const unsigned char key[PIER_SHA256_LEN], const char *msg,
-                          size_t n)
+void pier_sigv4_signature_hex(char out[65], const unsigned char key[PIER_SHA256_LEN],
+                              const char *msg, size_t n)
 {
     unsigned char mac[PIER_SHA256_LEN];
     pier_hmac_sha256(mac, key, PIER_SHA256_LEN, msg, n);
     pier_hex_encode(out, mac, sizeof mac);
 }
 
-static void chunk_seed(pier_sigv4_chunk *c, const unsigned char key[PIER_SHA256_LEN],
-                       const char *amz_date, const char *scope, const char *seed)
+void pier_sigv4_chunk_seed(pier_sigv4_chunk *c, const unsigned char key[PIER_SHA256_LEN],
+                           const char *amz_date, const char *scope, const char *seed)
 {
     memcpy(c->key, key, PIER_SHA256_LEN);
     snprintf(c->amz_date, sizeof c->amz_date, "%s", amz_date);
@@ -493,7 +497,7 @@ void pier_sigv4_result_free(pier_sigv4_result *r)
     memset(&r->chunk, 0, sizeof r->chunk);
 }
 
-static bool valid_name(const char *s)
+bool pier_sigv4_valid_name(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > PIER_SIGV4_NAME_MAX)
@@ -519,7 +523,7 @@ static bool valid_payload_hash(const char *s)
 {
     if (!s)
         return false;
-    if (strlen(s) == 64 && is_hex_lower(s, 64))
+    if (strlen(s) == 64 && pier_sigv4_is_hex_lower(s, 64))
         return true;
     return strcmp(s, PIER_SIGV4_UNSIGNED_PAYLOAD) == 0 ||
            strcmp(s, PIER_SIGV4_STREAMING_PAYLOAD) == 0 ||
@@ -536,7 +540,7 @@ static int check_sign_args(const pier_sigv4_request *req, const pier_sigv4_crede
         !cred->secret_access_key[0])
         return pier_error_set(PIER_EINVALID, "sigv4: incomplete credentials (access key id "
                                              "and secret access key are required)");
-    if (!opts || !valid_name(opts->region) || !valid_name(opts->service))
+    if (!opts || !pier_sigv4_valid_name(opts->region) || !pier_sigv4_valid_name(opts->service))
         return pier_error_set(PIER_EINVALID, "sigv4: region '%s' or service '%s' is not valid",
                               opts && opts->region ? opts->region : "",
                               opts && opts->service ? opts->service : "");
@@ -553,9 +557,10 @@ static void finish_signature(pier_sigv4_result *r, const pier_sigv4_credentials 
                              const pier_sigv4_options *opts, const char *scope)
 {
     unsigned char key[PIER_SHA256_LEN];
-    signing_key(key, cred->secret_access_key, r->amz_date, opts->region, opts->service);
-    signature_hex(r->signature, key, pier_buf_cstr(&r->string_to_sign), r->string_to_sign.len);
-    chunk_seed(&r->chunk, key, r->amz_date, scope, r->signature);
+    pier_sigv4_signing_key(key, cred->secret_access_key, r->amz_date, opts->region, opts->service);
+    pier_sigv4_signature_hex(r->signature, key, pier_buf_cstr(&r->string_to_sign),
+                             r->string_to_sign.len);
+    pier_sigv4_chunk_seed(&r->chunk, key, r->amz_date, scope, r->signature);
     memset(key, 0, sizeof key);
 }
 
@@ -572,7 +577,7 @@ static int sign_into(pier_sigv4_result *r, const pier_sigv4_request *req,
         goto done;
     }
     pier_time_iso8601_basic(r->amz_date, sizeof r->amz_date, now);
-    TRY(make_scope(scope, sizeof scope, r->amz_date, opts->region, opts->service));
+    TRY(pier_sigv4_make_scope(scope, sizeof scope, r->amz_date, opts->region, opts->service));
 
     /* The headers signing adds; the order matches the AWS test suite. */
     pier_http_headers_remove(req->headers, "Authorization");
@@ -647,7 +652,7 @@ int pier_sigv4_presign(pier_sigv4_result *out, const pier_sigv4_request *req,
                               opts->expires, PIER_SIGV4_MAX_EXPIRES);
     const char *payload = req->payload_hash ? req->payload_hash : PIER_SIGV4_EMPTY_SHA256;
     pier_time_iso8601_basic(out->amz_date, sizeof out->amz_date, now);
-    TRY(make_scope(scope, sizeof scope, out->amz_date, opts->region, opts->service));
+    TRY(pier_sigv4_make_scope(scope, sizeof scope, out->amz_date, opts->region, opts->service));
     snprintf(expires, sizeof expires, "%u", opts->expires);
 
     /* The headers first: X-Amz-SignedHeaders goes into the query. */
@@ -764,7 +769,7 @@ static int parse_credential(pier_sigv4_auth *a, pier_slice cred)
                       "sigv4: the region or service in the Credential is empty or too long");
     snprintf(a->region, sizeof a->region, "%.*s", (int)part[2].len, part[2].ptr);
     snprintf(a->service, sizeof a->service, "%.*s", (int)part[3].len, part[3].ptr);
-    if (!valid_name(a->region) || !valid_name(a->service))
+    if (!pier_sigv4_valid_name(a->region) || !pier_sigv4_valid_name(a->service))
         return refuse(a, PIER_SIGV4_MALFORMED,
                       "sigv4: the region or service in the Credential has invalid characters");
     if (!pier_slice_eq_cstr(part[4], "aws4_request"))
@@ -808,7 +813,7 @@ static int parse_signed_headers(pier_sigv4_auth *a, pier_slice list)
 
 static int parse_signature(pier_sigv4_auth *a, pier_slice sig)
 {
-    if (sig.len != 64 || !is_hex_lower(sig.ptr, 64))
+    if (sig.len != 64 || !pier_sigv4_is_hex_lower(sig.ptr, 64))
         return refuse(a, PIER_SIGV4_MALFORMED,
                       "sigv4: Signature is not 64 lowercase hex characters");
     memcpy(a->signature, sig.ptr, 64);
@@ -1100,7 +1105,7 @@ static int recompute(pier_sigv4_auth *a, const pier_sigv4_request *req,
     char scope[PIER_SIGV4_SCOPE_MAX];
     unsigned char key[PIER_SHA256_LEN];
     int rc = 0;
-    TRY(make_scope(scope, sizeof scope, a->date, a->region, a->service));
+    TRY(pier_sigv4_make_scope(scope, sizeof scope, a->date, a->region, a->service));
     memcpy(r->amz_date, a->amz_date, sizeof r->amz_date);
     TRY(canon_path(&path, req->path, o->sig.normalize_path, o->sig.double_encode));
     TRY(canon_query(&query, req->query, a->presigned ? "X-Amz-Signature" : NULL));
@@ -1111,9 +1116,10 @@ static int recompute(pier_sigv4_auth *a, const pier_sigv4_request *req,
     TRY(canon_request(&r->canonical_request, req->method ? req->method : "", &path, &query,
                       &headers, &r->signed_headers, pier_buf_cstr(&a->payload_hash)));
     TRY(string_to_sign(&r->string_to_sign, a->amz_date, scope, &r->canonical_request));
-    signing_key(key, secret, a->date, a->region, a->service);
-    signature_hex(r->signature, key, pier_buf_cstr(&r->string_to_sign), r->string_to_sign.len);
-    chunk_seed(&a->chunk, key, a->amz_date, scope, a->signature);
+    pier_sigv4_signing_key(key, secret, a->date, a->region, a->service);
+    pier_sigv4_signature_hex(r->signature, key, pier_buf_cstr(&r->string_to_sign),
+                             r->string_to_sign.len);
+    pier_sigv4_chunk_seed(&a->chunk, key, a->amz_date, scope, a->signature);
     memset(key, 0, sizeof key);
 done:
     pier_buf_free(&path);
@@ -1256,160 +1262,4 @@ const char *pier_sigv4_status_code(pier_sigv4_status s, bool presigned, int *htt
     if (http)
         *http = status;
     return code;
-}
-
-/* ---- aws-chunked ---------------------------------------------------------- */
-
-int pier_sigv4_chunk_init(pier_sigv4_chunk *c, const pier_sigv4_credentials *cred,
-                          const char *amz_date, const char *region, const char *service,
-                          const char *seed_signature)
-{
-    char scope[PIER_SIGV4_SCOPE_MAX];
-    unsigned char key[PIER_SHA256_LEN];
-    memset(c, 0, sizeof *c);
-    if (!cred || !cred->secret_access_key || !amz_date || strlen(amz_date) != 16 ||
-        !valid_name(region) || !valid_name(service) || !is_signature(seed_signature))
-        return pier_error_set(PIER_EINVALID, "sigv4: chunk signing needs a secret, an "
-                                             "X-Amz-Date, a region, a service and a seed "
-                                             "signature");
-    int rc = make_scope(scope, sizeof scope, amz_date, region, service);
-    if (rc)
-        return rc;
-    signing_key(key, cred->secret_access_key, amz_date, region, service);
-    chunk_seed(c, key, amz_date, scope, seed_signature);
-    memset(key, 0, sizeof key);
-    return 0;
-}
-
-/* The string to sign of the next link: a chunk (data hash) or the trailer. */
-static int chunk_sts(pier_buf *out, const pier_sigv4_chunk *c, bool trailer, const char *hash)
-{
-    if (trailer)
-        return pier_buf_printf(out, PIER_SIGV4_ALGORITHM "-TRAILER\n%s\n%s\n%s\n%s", c->amz_date,
-                               c->scope, c->prev, hash);
-    return pier_buf_printf(out, PIER_SIGV4_ALGORITHM "-PAYLOAD\n%s\n%s\n%s\n%s\n%s", c->amz_date,
-                           c->scope, c->prev, PIER_SIGV4_EMPTY_SHA256, hash);
-}
-
-/* Computes the next signature of the chain into sig, without advancing it. */
-static int chunk_next(const pier_sigv4_chunk *c, char sig[65], bool trailer, const char *hash,
-                      pier_buf *sts_out)
-{
-    pier_buf sts = PIER_BUF_INIT;
-    if (!is_signature(c->prev))
-        return pier_error_set(PIER_EINVALID, "sigv4: the chunk chain has no seed signature");
-    if (!hash || strlen(hash) != 64 || !is_hex_lower(hash, 64))
-        return pier_error_set(PIER_EINVALID, "sigv4: a chunk hash must be 64 lowercase hex");
-    int rc = chunk_sts(&sts, c, trailer, hash);
-    if (!rc) {
-        signature_hex(sig, c->key, pier_buf_cstr(&sts), sts.len);
-        if (sts_out) {
-            pier_buf_reset(sts_out);
-            rc = pier_buf_put_slice(sts_out, pier_buf_slice(&sts));
-        }
-    }
-    pier_buf_free(&sts);
-    return rc;
-}
-
-int pier_sigv4_chunk_sign(pier_sigv4_chunk *c, char sig[65], const char *data_sha256_hex,
-                          pier_buf *sts)
-{
-    int rc = chunk_next(c, sig, false, data_sha256_hex, sts);
-    if (!rc)
-        memcpy(c->prev, sig, 65);
-    return rc;
-}
-
-/* Compares a received link signature with the expected one in constant time. */
-static int chain_verify(pier_sigv4_chunk *c, const char *sig, bool trailer, const char *hash)
-{
-    char expect[65];
-    int rc = chunk_next(c, expect, trailer, hash, NULL);
-    if (rc)
-        return rc;
-    if (!is_signature(sig) || !pier_ct_equal(expect, sig, 64))
-        return pier_error_set(PIER_EAUTH, "sigv4: the %s signature does not match",
-                              trailer ? "trailer" : "chunk");
-    memcpy(c->prev, expect, 65);
-    return 0;
-}
-
-int pier_sigv4_chunk_verify(pier_sigv4_chunk *c, const char *sig, const char *data_sha256_hex)
-{
-    return chain_verify(c, sig, false, data_sha256_hex);
-}
-
-int pier_sigv4_chunk_write(pier_sigv4_chunk *c, pier_buf *out, const void *data, size_t n)
-{
-    char hash[65], sig[65];
-    pier_sha256_hex(hash, n ? data : "", n);
-    int rc = pier_sigv4_chunk_sign(c, sig, hash, NULL);
-    if (!rc)
-        rc = pier_buf_printf(out, "%zx;chunk-signature=%s\r\n", n, sig);
-    if (!rc && n)
-        rc = pier_buf_put(out, data, n);
-    if (!rc)
-        rc = pier_buf_puts(out, "\r\n");
-    return rc;
-}
-
-int pier_sigv4_chunk_parse_header(pier_slice line, uint64_t *size, char sig[65])
-{
-    static const char tag[] = ";chunk-signature=";
-    size_t i = 0;
-    uint64_t v = 0;
-    while (i < line.len && hexval(line.ptr[i]) >= 0) {
-        if (i >= 16)
-            return pier_error_set(PIER_EINVALID, "aws-chunked: chunk size is too large");
-        v = v * 16 + (uint64_t)hexval(line.ptr[i]);
-        i++;
-    }
-    if (i == 0 || line.len - i != sizeof tag - 1 + 64 ||
-        memcmp(line.ptr + i, tag, sizeof tag - 1) != 0 ||
-        !is_hex_lower(line.ptr + i + sizeof tag - 1, 64))
-        return pier_error_set(PIER_EINVALID,
-                              "aws-chunked: chunk header '%.*s' is not "
-                              "<hex size>;chunk-signature=<signature>",
-                              (int)(line.len > 120 ? 120 : line.len), line.ptr);
-    *size = v;
-    memcpy(sig, line.ptr + i + sizeof tag - 1, 64);
-    sig[64] = '\0';
-    return 0;
-}
-
-uint64_t pier_sigv4_chunked_length(uint64_t payload_len, uint64_t chunk_size)
-{
-    /* Per chunk: hex size, ";chunk-signature=" (17), 64, CRLF, data, CRLF. */
-    const uint64_t fixed = 17 + 64 + 2 + 2;
-    uint64_t total = 1 + fixed; /* the final "0" chunk */
-    if (chunk_size == 0)
-        return total;
-    uint64_t full = payload_len / chunk_size, rest = payload_len % chunk_size;
-    char hex[24];
-    int hex_full = snprintf(hex, sizeof hex, "%llx", (unsigned long long)chunk_size);
-    total += full * ((uint64_t)hex_full + fixed + chunk_size);
-    if (rest) {
-        int hex_rest = snprintf(hex, sizeof hex, "%llx", (unsigned long long)rest);
-        total += (uint64_t)hex_rest + fixed + rest;
-    }
-    return total;
-}
-
-int pier_sigv4_trailer_sign(pier_sigv4_chunk *c, char sig[65], const char *trailer, size_t n,
-                            pier_buf *sts)
-{
-    char hash[65];
-    pier_sha256_hex(hash, n ? trailer : "", n);
-    int rc = chunk_next(c, sig, true, hash, sts);
-    if (!rc)
-        memcpy(c->prev, sig, 65);
-    return rc;
-}
-
-int pier_sigv4_trailer_verify(pier_sigv4_chunk *c, const char *sig, const char *trailer, size_t n)
-{
-    char hash[65];
-    pier_sha256_hex(hash, n ? trailer : "", n);
-    return chain_verify(c, sig, true, hash);
 }
