@@ -5,6 +5,7 @@
  * `--json` prints pipeline/report.h's status document, the one the
  * dashboard's GET /api/status returns.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,9 @@ int pier_cmd_status(int argc, char **argv)
         else
             return pier_cli_usage_error("status", "unknown or incomplete option '%s'", a);
     }
+    /* `pier status --json | grep -q ...` closes the pipe early: that is not
+     * an error of ours (and, under pipefail, must not become one). */
+    signal(SIGPIPE, SIG_IGN);
     pier_state *s = NULL;
     char *data = NULL;
     int status = PIER_EXIT_OK;
