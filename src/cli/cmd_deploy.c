@@ -11,7 +11,9 @@
  *
  * Exit status: 0 done, 1 failed (message "pier: ..."), 2 usage.
  */
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +271,41 @@ static void read_state(pier_s3 *s3, const char *bucket, const char *key, pier_de
     pier_buf_free(&body);
 }
 
+/* The remote side, read on its own thread while the files are hashed: pier's
+ * manifest object first (when it is absent every file needs its MD5, and
+ * want_md5 tells the hashing so), then the listing. */
+typedef struct {
+    pier_s3 *s3;                  /* used by this thread alone until joined */
+    const char *bucket;           /* the bucket */
+    const char *prefix;           /* normalized key prefix */
+    pier_deploy_listing *listing; /* filled */
+    pier_deploy_state *state;     /* pier's manifest, or NULL */
+    size_t requests;              /* requests sent */
+    atomic_int *want_md5;         /* set when state is NULL */
+    int rc;                       /* 0, or the listing's error code */
+    char msg[1024];               /* and its message */
+} remote_job;
+
+static void *read_remote(void *arg)
+{
+    remote_job *j = arg;
+    char *state_key = pier_deploy_state_key(j->prefix);
+    read_state(j->s3, j->bucket, state_key, &j->state, &j->requests);
+    free(state_key);
+    if (!j->state)
+        atomic_store(j->want_md5, 1);
+    PIER_DEBUG("deploy: pier's manifest %s", j->state ? "read" : "absent");
+    pier_s3_list_options lo = PIER_S3_LIST_OPTIONS_INIT;
+    lo.prefix = j->prefix;
+    list_ctx lc = {j->listing};
+    j->rc = pier_s3_list_objects(j->s3, j->bucket, &lo, on_object, &lc);
+    if (j->rc < 0)
+        snprintf(j->msg, sizeof j->msg, "%s", pier_error_last());
+    else
+        j->requests += j->listing->count / 1000 + 1;
+    return NULL;
+}
+
 static void set_shared(pier_awsreq_shared *sh, const args *a, const char *endpoint)
 {
     sh->endpoint_url = endpoint;
@@ -464,12 +501,6 @@ int pier_cmd_deploy(int argc, char **argv)
         goto done;
     }
     norm = pier_deploy_prefix_normalize(prefix);
-    pier_deploy_manifest_options mo = PIER_DEPLOY_MANIFEST_OPTIONS_INIT;
-    mo.prefix = norm;
-    if (pier_deploy_manifest_build(&m, a.dir, &mo) != 0) {
-        status = fail_json(&a, bucket);
-        goto done;
-    }
 
     pier_s3_options so = PIER_S3_OPTIONS_INIT;
     set_shared(&so.shared, &a, a.endpoint);
@@ -480,18 +511,43 @@ int pier_cmd_deploy(int argc, char **argv)
         goto done;
     }
 
+    /* the remote side (network-bound) while the files are hashed (CPU) */
+    atomic_int want_md5;
+    atomic_init(&want_md5, 0);
     listing = pier_deploy_listing_new();
-    pier_s3_list_options lo = PIER_S3_LIST_OPTIONS_INIT;
-    lo.prefix = m->prefix;
-    list_ctx lc = {listing};
-    if (pier_s3_list_objects(s3, bucket, &lo, on_object, &lc) != 0) {
+    remote_job rj;
+    memset(&rj, 0, sizeof rj);
+    rj.s3 = s3;
+    rj.bucket = bucket;
+    rj.prefix = norm;
+    rj.listing = listing;
+    rj.want_md5 = &want_md5;
+    pthread_t remote_tid;
+    bool remote_thread = pthread_create(&remote_tid, NULL, read_remote, &rj) == 0;
+    if (!remote_thread)
+        read_remote(&rj);
+    pier_deploy_manifest_options mo = PIER_DEPLOY_MANIFEST_OPTIONS_INIT;
+    mo.prefix = norm;
+    mo.lazy_md5 = true;
+    mo.want_md5 = &want_md5;
+    int mrc = pier_deploy_manifest_build(&m, a.dir, &mo);
+    char mmsg[1024];
+    snprintf(mmsg, sizeof mmsg, "%s", mrc ? pier_error_last() : "");
+    PIER_DEBUG("deploy: %zu files, %.1f MiB hashed at %.3f s", m ? m->count : 0,
+               m ? (double)m->total_bytes / (1024.0 * 1024.0) : 0.0, elapsed(&t0));
+    if (remote_thread)
+        pthread_join(remote_tid, NULL);
+    state = rj.state;
+    res.requests += rj.requests;
+    PIER_DEBUG("deploy: %zu objects listed at %.3f s", listing->count, elapsed(&t0));
+    if (mrc != 0 || rj.rc != 0) {
+        if (mrc != 0)
+            pier_error_set(mrc, "%s", mmsg);
+        else
+            pier_error_set(rj.rc, "%s", rj.msg);
         status = fail_json(&a, bucket);
         goto done;
     }
-    res.requests += listing->count / 1000 + 1;
-    char *state_key = pier_deploy_state_key(m->prefix);
-    read_state(s3, bucket, state_key, &state, &res.requests);
-    free(state_key);
 
     char deploy_id[PIER_DEPLOY_ID_LEN];
     int64_t now = (int64_t)time(NULL);
@@ -530,6 +586,32 @@ int pier_cmd_deploy(int argc, char **argv)
         status = fail_json(&a, bucket);
         goto done;
     }
+    /* lazy MD5s: the files the plan uploads (or could not compare without
+     * them) get their MD5s now, and the plan is made again with them (its
+     * uploads are a subset: an MD5 can only turn an upload into a skip) */
+    for (;;) {
+        size_t *need = pier_calloc(plan->count + 1, sizeof *need);
+        size_t nneed = 0;
+        for (size_t i = 0; i < plan->count; i++) {
+            const pier_deploy_file *f = plan->actions[i].file;
+            if (plan->actions[i].op == PIER_DEPLOY_UPLOAD && f && !f->has_md5)
+                need[nneed++] = (size_t)(f - m->files);
+        }
+        if (nneed == 0) {
+            free(need);
+            break;
+        }
+        int hrc = pier_deploy_manifest_add_md5(m, need, nneed, 0);
+        free(need);
+        PIER_DEBUG("deploy: MD5s of %zu files at %.3f s", nneed, elapsed(&t0));
+        pier_deploy_plan_free(plan);
+        plan = NULL;
+        if (hrc != 0 || pier_deploy_plan_make(&plan, m, listing, state, rules, &po) != 0) {
+            status = fail_json(&a, bucket);
+            goto done;
+        }
+    }
+    PIER_DEBUG("deploy: planned %zu actions at %.3f s", plan->count, elapsed(&t0));
 
     if (a.dry_run) {
         if (a.json) {
@@ -570,6 +652,8 @@ int pier_cmd_deploy(int argc, char **argv)
     eo.previous = state;
     rc = pier_deploy_execute(&res, s3, bucket, plan, &eo);
     res.seconds = elapsed(&t0);
+    PIER_DEBUG("deploy: executed at %.3f s (manifest %s)", res.seconds,
+               res.state_written ? "written" : "not written");
     if (rc < 0) {
         msg = pier_strdup(pier_error_last());
         goto report;

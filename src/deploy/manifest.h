@@ -14,6 +14,15 @@
  * no object needs more than S3's 10,000 parts. The uploader must use the
  * part_size and part_count recorded here, or the ETags will not compare.
  *
+ * Lazy MD5 (options.lazy_md5): the first pass computes SHA-256 only (with
+ * SHA-NI several times faster than MD5), which is all a deploy needs for
+ * the files pier's remote manifest vouches for; the MD5s (Content-MD5, the
+ * ETag forms) are then computed with pier_deploy_manifest_add_md5 for just
+ * the files that need them, in a pass that re-hashes SHA-256 too and fails
+ * if the content moved, so md5 and sha256 always describe the same bytes.
+ * options.want_md5, when set by another thread (the remote manifest turned
+ * out absent), makes every file hashed from then on get both at once.
+ *
  * Ownership: the manifest owns its files and their strings; free it with
  * pier_deploy_manifest_free. Entries are sorted by key (byte order, the
  * order S3 lists in).
@@ -21,6 +30,8 @@
 #ifndef PIER_DEPLOY_MANIFEST_H
 #define PIER_DEPLOY_MANIFEST_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +49,8 @@ typedef struct {
     char *rel;                                /* path under the folder, '/'-separated */
     char *path;                               /* local path to read when uploading */
     uint64_t size;                            /* bytes (as hashed) */
+    bool has_md5;                             /* md5, md5_hex, etag, part_md5 are set
+                                                 (false only with lazy_md5) */
     unsigned char md5[PIER_MD5_LEN];          /* of the whole content */
     unsigned char sha256[PIER_SHA256_LEN];    /* of the whole content */
     char md5_hex[2 * PIER_MD5_LEN + 1];       /* lower-case hex of md5 */
@@ -63,11 +76,13 @@ typedef struct {
     const char *prefix;           /* key prefix (normalized, see below); NULL = "" */
     uint64_t multipart_threshold; /* 0 = PIER_DEPLOY_MULTIPART_THRESHOLD */
     unsigned threads;             /* hashing threads; 0 = online CPUs, at most 8 */
+    bool lazy_md5;                /* SHA-256 only; MD5s by pier_deploy_manifest_add_md5 */
+    atomic_int *want_md5;         /* lazy_md5: when nonzero, hash MD5 too; may be NULL */
 } pier_deploy_manifest_options;
 
 #define PIER_DEPLOY_MANIFEST_OPTIONS_INIT                                                          \
     {                                                                                              \
-        NULL, 0, 0                                                                                 \
+        NULL, 0, 0, false, NULL                                                                    \
     }
 
 /* Builds the manifest of root. Errors name the file or folder at fault:
@@ -75,6 +90,12 @@ typedef struct {
  * (unreadable), PIER_ECONFLICT (a file changed size while being read). */
 int pier_deploy_manifest_build(pier_deploy_manifest **out, const char *root,
                                const pier_deploy_manifest_options *opts);
+/* Computes the MD5s of the files at the n indexes idx that lack them (the
+ * others are left alone), re-hashing SHA-256 alongside: PIER_ECONFLICT,
+ * naming the file, when the content is no longer what the first pass read;
+ * else the errors of pier_deploy_manifest_build. threads as there. */
+int pier_deploy_manifest_add_md5(pier_deploy_manifest *m, const size_t *idx, size_t n,
+                                 unsigned threads);
 void pier_deploy_manifest_free(pier_deploy_manifest *m);
 /* The entry for key, or NULL (binary search). Borrowed. */
 const pier_deploy_file *pier_deploy_manifest_find(const pier_deploy_manifest *m, const char *key);

@@ -268,8 +268,8 @@ static bool content_equal(const pier_deploy_file *l, const pier_deploy_object *r
         return false;
     if (s && s->sha256[0] && s->size == r->size && (!s->etag || strcmp(s->etag, r->etag) == 0))
         return strcmp(s->sha256, l->sha256_hex) == 0;
-    if (!r->etag[0])
-        return false;
+    if (!r->etag[0] || !l->has_md5)
+        return false; /* no MD5 yet (lazy manifest): an upload until it is hashed */
     if (strchr(r->etag, '-'))
         return l->part_count > 0 && strcmp(r->etag, l->etag) == 0;
     return strcmp(r->etag, l->md5_hex) == 0;

@@ -11,7 +11,9 @@
  *   no ETag recorded, the size alone): equal iff the sha256 is the local
  *   one. This is what makes SSE-KMS buckets work, where ETags are not MD5s;
  * - otherwise the ETag decides: a plain ETag is compared with the local
- *   MD5, a multipart one ("...-N") with the local multipart form.
+ *   MD5, a multipart one ("...-N") with the local multipart form; a file
+ *   of a lazy manifest without its MD5 yet (has_md5 false) counts as
+ *   changed: the caller hashes the MD5s of the uploads and plans again.
  * An equal object is re-uploaded (reason "metadata") when pier's manifest
  * recorded other metadata than the rules now give (Content-Type,
  * Cache-Control, Content-Encoding, headers); the executor may use a copy

@@ -338,12 +338,79 @@ static void test_prefix_and_errors(void **state)
     free(dir);
 }
 
+/* lazy_md5: SHA-256 first, the MD5s of a subset later (the same digests
+ * as a full build), and a file whose content moved in between refused. */
+static void test_lazy_md5(void **state)
+{
+    (void)state;
+    char *dir = make_tmp();
+    size_t big = (size_t)(9 << 20) + 5;
+    unsigned char *data = pier_malloc(big);
+    fill_pattern(data, big);
+    write_file(dir, "a.bin", data, 100);
+    write_file(dir, "b.bin", data, big);
+    write_file(dir, "c.txt", "hello", 5);
+    pier_deploy_manifest *full = NULL, *lazy = NULL;
+    assert_int_equal(pier_deploy_manifest_build(&full, dir, NULL), 0);
+    pier_deploy_manifest_options o = PIER_DEPLOY_MANIFEST_OPTIONS_INIT;
+    o.lazy_md5 = true;
+    o.threads = 2;
+    assert_int_equal(pier_deploy_manifest_build(&lazy, dir, &o), 0);
+    assert_int_equal(lazy->count, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(full->files[i].has_md5);
+        assert_false(lazy->files[i].has_md5);
+        assert_string_equal(lazy->files[i].sha256_hex, full->files[i].sha256_hex);
+        assert_int_equal(lazy->files[i].part_count, 0);
+    }
+    size_t idx[2] = {1, 2};
+    assert_int_equal(pier_deploy_manifest_add_md5(lazy, idx, 2, 2), 0);
+    assert_false(lazy->files[0].has_md5);
+    for (size_t i = 1; i < 3; i++) {
+        const pier_deploy_file *a = &lazy->files[i], *b = &full->files[i];
+        assert_true(a->has_md5);
+        assert_string_equal(a->md5_hex, b->md5_hex);
+        assert_string_equal(a->etag, b->etag);
+        assert_string_equal(a->sha256_hex, b->sha256_hex);
+        assert_int_equal(a->part_count, b->part_count);
+        assert_int_equal(a->part_size, b->part_size);
+        if (b->part_count)
+            assert_memory_equal(a->part_md5, b->part_md5, (size_t)b->part_count * PIER_MD5_LEN);
+    }
+    assert_int_equal(lazy->files[1].part_count, 2);
+    /* already hashed: left alone; a bad index refused */
+    assert_int_equal(pier_deploy_manifest_add_md5(lazy, idx, 1, 1), 0);
+    size_t bad = 3;
+    assert_int_equal(pier_deploy_manifest_add_md5(lazy, &bad, 1, 1), PIER_EINVALID);
+    /* same size, other bytes since the first pass: refused by name */
+    data[7] ^= 1;
+    write_file(dir, "a.bin", data, 100);
+    size_t first = 0;
+    assert_int_equal(pier_deploy_manifest_add_md5(lazy, &first, 1, 1), PIER_ECONFLICT);
+    assert_non_null(strstr(pier_error_last(), "a.bin"));
+    assert_false(lazy->files[0].has_md5);
+    /* want_md5 already set: both digests in the first pass */
+    atomic_int want;
+    atomic_init(&want, 1);
+    o.want_md5 = &want;
+    pier_deploy_manifest *eager = NULL;
+    assert_int_equal(pier_deploy_manifest_build(&eager, dir, &o), 0);
+    assert_true(eager->files[1].has_md5);
+    assert_string_equal(eager->files[1].etag, full->files[1].etag);
+    pier_deploy_manifest_free(eager);
+    pier_deploy_manifest_free(lazy);
+    pier_deploy_manifest_free(full);
+    free(data);
+    pier_file_remove_tree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_odd_names_and_links), cmocka_unit_test(test_large_files),
         cmocka_unit_test(test_many_files_threads),  cmocka_unit_test(test_part_size),
-        cmocka_unit_test(test_prefix_and_errors),
+        cmocka_unit_test(test_prefix_and_errors),   cmocka_unit_test(test_lazy_md5),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
