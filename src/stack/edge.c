@@ -619,7 +619,6 @@ typedef struct {
 typedef struct {
     pier_edge *edge;            /* the edge */
     const pier_edge_site *site; /* the site */
-    pier_server_req *req;       /* for the arena */
     int fd;                     /* the open object, or -1 */
     pier_store_meta meta;       /* its metadata */
     char *path;                 /* its object path (malloc'ed) */
@@ -1014,7 +1013,7 @@ static int serve_miss(pier_edge *e, pier_server_req *r, const pier_edge_site *si
                       const char *path, const char *query, int64_t now_ms)
 {
     uint64_t epoch = pier_edgecache_epoch(e->cache);
-    origin o = {.edge = e, .site = site, .req = r, .fd = -1};
+    origin o = {.edge = e, .site = site, .fd = -1};
     pier_edge_route route;
     pier_edge_resolve(site, path, query, origin_exists, &o, &route);
     int rc = 0;
