@@ -57,6 +57,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "build/artifacts.h"
+#include "build/mask.h"
 
 extern char **environ;
 
@@ -70,11 +71,6 @@ typedef struct {
     size_t count; /* entries in use */
     size_t cap;   /* allocated */
 } envmap;
-
-typedef struct {
-    char *text; /* a value to mask */
-    size_t len; /* its length */
-} secret;
 
 struct pier_runner {
     const pier_buildspec *spec; /* borrowed */
@@ -91,9 +87,7 @@ struct pier_runner {
     char *env_tool;           /* absolute path of env(1) */
     envmap env;               /* the build's environment */
     char *cwd;                /* the build's working directory */
-    secret *secrets;          /* values to mask, longest first */
-    size_t secret_count;      /* their number */
-    size_t secret_max;        /* longest value */
+    pier_mask *mask;          /* secret values, hidden in every line */
     char **secret_names;      /* variables holding secrets (never exported) */
     size_t secret_name_count; /* their number */
     int out_r;                /* read end of the output pipe */
@@ -206,46 +200,6 @@ static char **env_array(const envmap *m)
 
 /* ---- masking and log lines ---- */
 
-static int cmp_secret(const void *a, const void *b)
-{
-    const secret *x = a, *y = b;
-    return x->len < y->len ? 1 : x->len > y->len ? -1 : strcmp(x->text, y->text);
-}
-
-static void add_one_secret(pier_runner *r, const char *s, size_t n)
-{
-    if (n == 0)
-        return;
-    for (size_t i = 0; i < r->secret_count; i++)
-        if (r->secrets[i].len == n && memcmp(r->secrets[i].text, s, n) == 0)
-            return;
-    r->secrets = pier_realloc(r->secrets, (r->secret_count + 1) * sizeof *r->secrets);
-    r->secrets[r->secret_count].text = pier_strndup(s, n);
-    r->secrets[r->secret_count].len = n;
-    r->secret_count++;
-    if (n > r->secret_max)
-        r->secret_max = n;
-    qsort(r->secrets, r->secret_count, sizeof *r->secrets, cmp_secret);
-}
-
-/* Masks the value, and each of its lines (logs are masked line by line, so a
- * multi-line secret is caught a line at a time). */
-static void add_secret(pier_runner *r, const char *value)
-{
-    if (!value)
-        return;
-    add_one_secret(r, value, strlen(value));
-    const char *s = value;
-    while (*s) {
-        const char *nl = strchr(s, '\n');
-        size_t n = nl ? (size_t)(nl - s) : strlen(s);
-        if (n && s[n - 1] == '\r')
-            add_one_secret(r, s, n - 1);
-        add_one_secret(r, s, n);
-        s += n + (nl ? 1 : 0);
-    }
-}
-
 static void add_secret_name(pier_runner *r, const char *name)
 {
     r->secret_names =
@@ -261,58 +215,10 @@ static bool is_secret_name(const pier_runner *r, const char *name)
     return false;
 }
 
-static bool key_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/* An AWS access key id (AKIA/ASIA + 16) standing alone at s[i]. */
-static bool access_key_at(const char *s, size_t n, size_t i)
-{
-    if (n - i < 20 || (i > 0 && key_char(s[i - 1])))
-        return false;
-    if (memcmp(s + i, "AKIA", 4) != 0 && memcmp(s + i, "ASIA", 4) != 0)
-        return false;
-    for (size_t k = 4; k < 20; k++)
-        if (!key_char(s[i + k]))
-            return false;
-    return i + 20 == n || !key_char(s[i + 20]);
-}
-
-static void mask_into(const pier_runner *r, const char *s, size_t n, pier_buf *out)
-{
-    size_t i = 0, plain = 0; /* s[plain..i) is unmasked text not yet copied */
-    while (i < n) {
-        size_t hit = 0;
-        for (size_t k = 0; k < r->secret_count; k++) {
-            const secret *sec = &r->secrets[k];
-            if (sec->len <= n - i && s[i] == sec->text[0] &&
-                memcmp(s + i, sec->text, sec->len) == 0) {
-                hit = sec->len;
-                break;
-            }
-        }
-        if (!hit && (s[i] == 'A') && access_key_at(s, n, i))
-            hit = 20;
-        if (hit) {
-            pier_buf_put(out, s + plain, i - plain);
-            pier_buf_puts(out, "***");
-            i += hit;
-            plain = i;
-        } else {
-            i++;
-        }
-    }
-    pier_buf_put(out, s + plain, n - plain);
-}
-
 /* A malloc'ed masked copy of s. */
 static char *masked(const pier_runner *r, const char *s)
 {
-    pier_buf b;
-    pier_buf_init(&b, PIER_BUF_MAX_DEFAULT);
-    mask_into(r, s, strlen(s), &b);
-    return pier_buf_detach(&b);
+    return pier_mask_dup(r->mask, s);
 }
 
 static void write_all(int fd, const char *p, size_t n)
@@ -359,7 +265,7 @@ static void emit(pier_runner *r, const char *raw, size_t n, bool from_runner)
         n--;
     pier_buf m;
     pier_buf_init(&m, n * 2 + 64);
-    mask_into(r, raw, n, &m);
+    pier_mask_apply(r->mask, raw, n, &m);
     deliver(r, pier_buf_cstr(&m), m.len, from_runner);
     pier_buf_free(&m);
 }
@@ -413,8 +319,9 @@ static void feed(pier_runner *r, const char *data, size_t n)
         } else if (r->partial.len > LONG_LINE) {
             pier_buf m;
             pier_buf_init(&m, r->partial.len * 2 + 64);
-            mask_into(r, r->partial.ptr, r->partial.len, &m);
-            size_t keep = r->secret_max ? r->secret_max - 1 : 0;
+            pier_mask_apply(r->mask, r->partial.ptr, r->partial.len, &m);
+            size_t longest = pier_mask_longest(r->mask);
+            size_t keep = longest ? longest - 1 : 0;
             if (keep > m.len)
                 keep = m.len;
             deliver(r, m.ptr, m.len - keep, false);
@@ -859,7 +766,7 @@ static int resolve_secrets(pier_runner *r, envmap *env)
                                       s->path, vars[i].line, section, vars[i].name, vars[i].value,
                                       vars[i].name);
             }
-            add_secret(r, value);
+            pier_mask_add(r->mask, value);
             env_set(env, vars[i].name, value);
             free(value);
         }
@@ -881,7 +788,7 @@ static int build_env(pier_runner *r, pier_runner_result *res)
     for (size_t i = 0; i < r->spec->variable_count; i++)
         env_set(&r->env, r->spec->variables[i].name, r->spec->variables[i].value);
     for (size_t i = 0; i < o->secret_count; i++) {
-        add_secret(r, o->secrets[i].value);
+        pier_mask_add(r->mask, o->secrets[i].value);
         add_secret_name(r, o->secrets[i].name);
     }
     int rc = resolve_secrets(r, &r->env);
@@ -895,7 +802,7 @@ static int build_env(pier_runner *r, pier_runner_result *res)
     static const char *const creds[] = {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                                         "AWS_CONTAINER_AUTHORIZATION_TOKEN", NULL};
     for (const char *const *c = creds; *c; c++)
-        add_secret(r, env_get(&r->env, *c));
+        pier_mask_add(r->mask, env_get(&r->env, *c));
 
     char buf[512];
     env_set(&r->env, "CODEBUILD_BUILD_ID", res->build_id);
@@ -1253,6 +1160,7 @@ int pier_runner_new(pier_runner **out, const pier_buildspec *spec, const pier_ru
     atomic_init(&r->running, 0);
     r->out_r = r->out_w = r->null_fd = r->log_fd = -1;
     pier_buf_init(&r->partial, (size_t)4 << 20);
+    r->mask = pier_mask_new();
     *out = r;
     return 0;
 }
@@ -1356,12 +1264,7 @@ void pier_runner_free(pier_runner *r)
     free(r->env_tool);
     env_free(&r->env);
     free(r->cwd);
-    for (size_t i = 0; i < r->secret_count; i++) {
-        /* Scrub the copies before freeing: secrets do not linger in freed memory. */
-        memset(r->secrets[i].text, 0, r->secrets[i].len);
-        free(r->secrets[i].text);
-    }
-    free(r->secrets);
+    pier_mask_free(r->mask); /* scrubs the values: secrets do not linger in freed memory */
     for (size_t i = 0; i < r->secret_name_count; i++)
         free(r->secret_names[i]);
     free(r->secret_names);

@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "build/mask.h"
 #include "build/buildspec.h"
 #include "build/runner.h"
 #include "pipeline/secretscan.h"
@@ -129,6 +130,7 @@ typedef struct {
     char *artifact;                   /* <data>/work/<id>.artifact */
     pier_runner_var *secrets;         /* resolved secret values (never stored) */
     size_t secret_count;              /* their number */
+    pier_mask *mask;                  /* hides their values in what the run writes */
     pier_engine_deploy_result deploy; /* the deploy stage's outcome */
     pier_engine_run hook_run;         /* what hooks see */
 } run_ctx;
@@ -267,6 +269,7 @@ static int resolve_secrets(run_ctx *r)
         r->secrets[r->secret_count].name = s->name;
         r->secrets[r->secret_count].value = value;
         r->secret_count++;
+        pier_mask_add(r->mask, value);
     }
     return 0;
 }
@@ -333,6 +336,7 @@ static int stage_build(run_ctx *r)
         r->secrets[r->secret_count].name = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
         r->secrets[r->secret_count].value = pier_strdup(grant.credentials_token);
         r->secret_count++;
+        pier_mask_add(r->mask, grant.credentials_token);
     }
     {
         pier_buf cd;
@@ -531,23 +535,7 @@ static int stage_actions(run_ctx *r)
 static void run_mask(void *ctx, pier_buf *text)
 {
     const run_ctx *r = ctx;
-    for (size_t i = 0; i < r->secret_count && text->ptr; i++) {
-        const char *v = r->secrets[i].value;
-        size_t vl = v ? strlen(v) : 0;
-        if (vl == 0 || !strstr(text->ptr, v))
-            continue;
-        pier_buf out;
-        pier_buf_init(&out, text->max);
-        for (const char *p = text->ptr, *hit; p; p = hit ? hit + vl : NULL) {
-            hit = strstr(p, v);
-            pier_buf_put(&out, p, hit ? (size_t)(hit - p) : strlen(p));
-            if (hit)
-                pier_buf_puts(&out, "***");
-        }
-        pier_buf_reset(text);
-        pier_buf_put(text, out.ptr ? out.ptr : "", out.len);
-        pier_buf_free(&out);
-    }
+    pier_mask_buf(r->mask, text);
 }
 
 /* One line on pier up's output per finished run: what the user watches for
@@ -573,6 +561,7 @@ static void run_pipeline(pier_engine *e, lane *l, int64_t id, const char *sha)
     r.id = id;
     r.trigger = "manual";
     snprintf(r.build_id, sizeof r.build_id, "%s:%lld", l->p->name, (long long)id);
+    r.mask = pier_mask_new();
     pier_buf b;
     pier_buf_init(&b, 4096);
     pier_buf_printf(&b, "%s/logs/%lld.log", e->data_dir, (long long)id);
@@ -633,6 +622,7 @@ done:
         }
     }
     free(r.secrets);
+    pier_mask_free(r.mask);
     pier_engine_deploy_result_clear(&r.deploy);
     if (r.log)
         fclose(r.log);

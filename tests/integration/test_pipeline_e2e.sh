@@ -31,7 +31,7 @@ grep -q DEMO_TOKEN "$repo/pier.yml" || fail "secret not added to pier.yml"
 
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 api=http://127.0.0.1:$port
-start() { "$PIER" up "$repo" --api-listen 127.0.0.1:$port --edge-listen 127.0.0.1:0 >>"$tmp/up.log" 2>&1 & pid=$!;
+start() { "$PIER" up "$repo" --api-listen 127.0.0.1:$port --edge-listen 127.0.0.1:0 --dashboard-listen 127.0.0.1:0 >>"$tmp/up.log" 2>&1 & pid=$!;
           for i in $(seq 100); do curl -sf "$api/_pier/health" >/dev/null && return 0; sleep 0.1; done; fail "pier up did not start"; }
 # runs of dev as "id status" lines, newest first
 runs() { "$PIER" status dev --dir "$repo" --json --limit 1 | $PY -c 'import json,sys; [print(r["id"], r["status"]) for r in json.load(sys.stdin)["runs"]]'; }

@@ -46,7 +46,7 @@ port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(
 api=http://127.0.0.1:$port
 edge=
 start() { : > "$tmp/up.log"
-  "$PIER" up "$repo" --api-listen 127.0.0.1:$port --edge-listen 127.0.0.1:0 >>"$tmp/up.log" 2>&1 & pid=$!
+  "$PIER" up "$repo" --api-listen 127.0.0.1:$port --edge-listen 127.0.0.1:0 --dashboard-listen 127.0.0.1:0 >>"$tmp/up.log" 2>&1 & pid=$!
   for i in $(seq 100); do grep -q "webhook: $api/_pier/webhooks/dev" "$tmp/up.log" && break; sleep 0.1; done
   edge=$(sed -n "s|.*curl -H 'Host: web-dev.localhost' \(http://127.0.0.1:[0-9]*\)/).*|\1|p" "$tmp/up.log" | head -1)
   [ -n "$edge" ] || fail "no edge URL in the banner"; }
