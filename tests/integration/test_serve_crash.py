@@ -145,6 +145,63 @@ class Crash(unittest.TestCase):
         finally:
             self.assertEqual(srv.stop(), 0)
 
+    def test_kill9_during_20_concurrent_uploads(self):
+        """20 uploads in flight (single PUTs and multipart), the server killed
+        at a random moment, three rounds: after each restart every key holds
+        its previous object or the new one whole, never a part of one, and no
+        temp file is left."""
+        import random
+        import threading
+        from boto3.s3.transfer import TransferConfig
+        seed = int(os.environ.get("PIER_CRASH_SEED", time.time()))
+        print("seed", seed)
+        rnd = random.Random(seed)
+        keys = ["k%02d" % i for i in range(20)]
+        versions = {}  # key -> set of md5s that are allowed to be there
+        srv = Server(self.data)
+        for k in keys:
+            body = os.urandom(rnd.randrange(1, 3) * 1024 * 1024)
+            srv.s3.put_object(Bucket="site", Key=k, Body=body)
+            versions[k] = {hashlib.md5(body).hexdigest()}
+        for round_no in range(3):
+            bodies = {k: os.urandom(rnd.randrange(2, 12) * 1024 * 1024) for k in keys}
+            for k, b in bodies.items():
+                versions[k].add(hashlib.md5(b).hexdigest())
+            multipart = TransferConfig(multipart_threshold=5 * 1024 * 1024,
+                                       multipart_chunksize=5 * 1024 * 1024, max_concurrency=2)
+
+            def upload(k):
+                try:
+                    if len(bodies[k]) >= 5 * 1024 * 1024 and k.endswith(("0", "5")):
+                        import io
+                        srv.s3.upload_fileobj(io.BytesIO(bodies[k]), "site", k, Config=multipart)
+                    else:
+                        srv.s3.put_object(Bucket="site", Key=k, Body=bodies[k])
+                except Exception:
+                    pass  # the server dies under it: expected
+
+            threads = [threading.Thread(target=upload, args=(k,)) for k in keys]
+            for t in threads:
+                t.start()
+            time.sleep(rnd.uniform(0.05, 1.5))
+            srv.kill9()
+            for t in threads:
+                t.join(60)
+            srv = Server(self.data)
+            self.assertEqual(os.listdir(os.path.join(self.data, "tmp")), [],
+                             "round %d (seed %d)" % (round_no, seed))
+            listed = sorted(c["Key"] for c in
+                            srv.s3.list_objects_v2(Bucket="site", Prefix="k")["Contents"])
+            self.assertEqual(listed, keys, "round %d (seed %d)" % (round_no, seed))
+            for k in keys:
+                got = srv.s3.get_object(Bucket="site", Key=k)["Body"].read()
+                digest = hashlib.md5(got).hexdigest()
+                self.assertIn(digest, versions[k],
+                              "%s is neither a previous nor a new version (round %d, seed %d)"
+                              % (k, round_no, seed))
+                versions[k] = {digest}  # what survived is the previous version now
+        self.assertEqual(srv.stop(), 0)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2, warnings="ignore")
