@@ -594,7 +594,8 @@ int pier_cmd_deploy(int argc, char **argv)
         size_t nneed = 0;
         for (size_t i = 0; i < plan->count; i++) {
             const pier_deploy_file *f = plan->actions[i].file;
-            if (plan->actions[i].op == PIER_DEPLOY_UPLOAD && f && !f->has_md5)
+            if (plan->actions[i].op == PIER_DEPLOY_UPLOAD && f &&
+                (!f->has_md5 || plan->actions[i].undecided))
                 need[nneed++] = (size_t)(f - m->files);
         }
         if (nneed == 0) {

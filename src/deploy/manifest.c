@@ -125,9 +125,11 @@ typedef struct {
     pier_hash *part;    /* current part's MD5 */
 } hasher;
 
-/* Hashes f: SHA-256, plus the MD5s when md5; with verify, the SHA-256
- * must equal the one already recorded. */
-static int hash_file(pier_deploy_file *f, uint64_t threshold, hasher *h, bool md5, bool verify)
+/* Hashes f: SHA-256, plus the MD5s an upload needs when md5 (and, for a
+ * multipart file, the whole-file MD5 too only when whole); with verify,
+ * the SHA-256 must equal the one already recorded. */
+static int hash_file(pier_deploy_file *f, uint64_t threshold, hasher *h, bool md5, bool whole,
+                     bool verify)
 {
     int fd = open(f->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -137,6 +139,7 @@ static int hash_file(pier_deploy_file *f, uint64_t threshold, hasher *h, bool md
 #endif
     int rc = 0;
     bool multipart = md5 && f->size > threshold;
+    bool do_whole = md5 && (whole || !multipart);
     if (multipart) {
         f->part_size = pier_deploy_part_size(f->size);
         f->part_count = pier_deploy_part_count(f->size);
@@ -158,7 +161,7 @@ static int hash_file(pier_deploy_file *f, uint64_t threshold, hasher *h, bool md
         total += (uint64_t)r;
         if (total > f->size)
             break; /* grew while we read: reported below */
-        if (md5)
+        if (do_whole)
             pier_hash_update(h->md5, h->buf, (size_t)r);
         pier_hash_update(h->sha256, h->buf, (size_t)r);
         for (size_t off = 0; multipart && off < (size_t)r;) {
@@ -197,8 +200,11 @@ static int hash_file(pier_deploy_file *f, uint64_t threshold, hasher *h, bool md
     pier_hex_encode(f->sha256_hex, f->sha256, PIER_SHA256_LEN);
     if (!md5)
         goto done;
-    pier_hash_final(h->md5, f->md5);
-    pier_hex_encode(f->md5_hex, f->md5, PIER_MD5_LEN);
+    if (do_whole) {
+        pier_hash_final(h->md5, f->md5);
+        pier_hex_encode(f->md5_hex, f->md5, PIER_MD5_LEN);
+        f->whole_md5 = true;
+    }
     if (multipart)
         pier_deploy_multipart_etag(f->etag, (const unsigned char(*)[PIER_MD5_LEN])f->part_md5,
                                    part);
@@ -229,10 +235,13 @@ static void *worker(void *arg)
         if (i >= p->count)
             break;
         pier_deploy_file *f = &p->m->files[p->order[i]];
-        if (p->verify && f->has_md5)
+        if (p->verify && f->has_md5 && f->whole_md5)
             continue;
+        /* lazy + want_md5: what an upload needs, so no whole-file MD5 of a
+         * multipart file (only a plain ETag would be compared with it) */
         bool md5 = p->verify || !p->lazy || (p->want_md5 && atomic_load(p->want_md5));
-        int rc = hash_file(f, p->m->multipart_threshold, &h, md5, p->verify);
+        bool whole = p->verify || !p->lazy;
+        int rc = hash_file(f, p->m->multipart_threshold, &h, md5, whole, p->verify);
         if (rc) {
             pthread_mutex_lock(&p->lock);
             if (!atomic_load(&p->failed)) {

@@ -21,7 +21,9 @@
  * the files that need them, in a pass that re-hashes SHA-256 too and fails
  * if the content moved, so md5 and sha256 always describe the same bytes.
  * options.want_md5, when set by another thread (the remote manifest turned
- * out absent), makes every file hashed from then on get both at once.
+ * out absent), makes every file hashed from then on get both at once (a
+ * multipart file then gets its part MD5s and ETag but no whole-file MD5,
+ * which only a plain ETag would be compared with: whole_md5 says).
  *
  * Ownership: the manifest owns its files and their strings; free it with
  * pier_deploy_manifest_free. Entries are sorted by key (byte order, the
@@ -49,8 +51,12 @@ typedef struct {
     char *rel;                                /* path under the folder, '/'-separated */
     char *path;                               /* local path to read when uploading */
     uint64_t size;                            /* bytes (as hashed) */
-    bool has_md5;                             /* md5, md5_hex, etag, part_md5 are set
-                                                 (false only with lazy_md5) */
+    bool has_md5;                             /* what an upload needs is set: etag and
+                                                 md5 (one PUT) or part_md5 (multipart);
+                                                 false only with lazy_md5 */
+    bool whole_md5;                           /* md5 and md5_hex are set (always with
+                                                 has_md5 but for a multipart file
+                                                 hashed with lazy_md5 + want_md5) */
     unsigned char md5[PIER_MD5_LEN];          /* of the whole content */
     unsigned char sha256[PIER_SHA256_LEN];    /* of the whole content */
     char md5_hex[2 * PIER_MD5_LEN + 1];       /* lower-case hex of md5 */

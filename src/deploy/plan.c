@@ -260,18 +260,24 @@ static void view_free(remote_view *v)
 
 /* ---- step 3: compare ------------------------------------------------------------ */
 
-/* Does the listed object hold the local content? See plan.h. */
-static bool content_equal(const pier_deploy_file *l, const pier_deploy_object *r,
-                          const pier_deploy_state_file *s)
+/* Does the listed object hold the local content? See plan.h. 1 yes, 0 no,
+ * -1 undecided: the local digest to compare with was not computed. */
+static int content_equal(const pier_deploy_file *l, const pier_deploy_object *r,
+                         const pier_deploy_state_file *s)
 {
     if (r->size != l->size)
-        return false;
+        return 0;
     if (s && s->sha256[0] && s->size == r->size && (!s->etag || strcmp(s->etag, r->etag) == 0))
         return strcmp(s->sha256, l->sha256_hex) == 0;
-    if (!r->etag[0] || !l->has_md5)
-        return false; /* no MD5 yet (lazy manifest): an upload until it is hashed */
-    if (strchr(r->etag, '-'))
+    if (!r->etag[0])
+        return 0;
+    if (strchr(r->etag, '-')) {
+        if (!l->has_md5)
+            return -1;
         return l->part_count > 0 && strcmp(r->etag, l->etag) == 0;
+    }
+    if (!l->whole_md5)
+        return -1;
     return strcmp(r->etag, l->md5_hex) == 0;
 }
 
@@ -308,9 +314,9 @@ typedef struct {
     size_t site_objects; /* remote objects considered */
 } merge_out;
 
-static void add_upload(pier_deploy_plan *p, merge_out *m, const pier_deploy_file *f,
-                       const pier_deploy_object *r, pier_deploy_reason reason,
-                       pier_deploy_meta *meta)
+static pier_deploy_action *add_upload(pier_deploy_plan *p, merge_out *m, const pier_deploy_file *f,
+                                      const pier_deploy_object *r, pier_deploy_reason reason,
+                                      pier_deploy_meta *meta)
 {
     bool html = pier_deploy_is_html_type(meta->content_type);
     pier_deploy_action *a = actvec_push(html ? &m->html : &m->assets);
@@ -330,6 +336,7 @@ static void add_upload(pier_deploy_plan *p, merge_out *m, const pier_deploy_file
         p->changed_count++;
     else
         p->metadata_count++;
+    return a;
 }
 
 static bool kept_by_glob(const pier_deploy_plan_options *o, const char *rel)
@@ -406,14 +413,15 @@ static void merge(pier_deploy_plan *p, merge_out *m, const pier_deploy_manifest 
         if (r && !under_foreign(v, r->key))
             m->site_objects++;
         pier_deploy_meta meta;
+        int eq;
         pier_deploy_rules_resolve(rules, f->rel, &meta);
         const pier_deploy_state_file *s = pier_deploy_state_find(state, f->key);
         if (!r) {
             record(p->next_state, f, f->etag, &meta);
             add_upload(p, m, f, NULL, PIER_DEPLOY_REASON_NEW, &meta);
-        } else if (!content_equal(f, r, s)) {
+        } else if ((eq = content_equal(f, r, s)) != 1) {
             record(p->next_state, f, f->etag, &meta);
-            add_upload(p, m, f, r, PIER_DEPLOY_REASON_CHANGED, &meta);
+            add_upload(p, m, f, r, PIER_DEPLOY_REASON_CHANGED, &meta)->undecided = eq < 0;
         } else {
             bool known = s && s->meta.content_type;
             bool stale =

@@ -11,9 +11,10 @@
  *   no ETag recorded, the size alone): equal iff the sha256 is the local
  *   one. This is what makes SSE-KMS buckets work, where ETags are not MD5s;
  * - otherwise the ETag decides: a plain ETag is compared with the local
- *   MD5, a multipart one ("...-N") with the local multipart form; a file
- *   of a lazy manifest without its MD5 yet (has_md5 false) counts as
- *   changed: the caller hashes the MD5s of the uploads and plans again.
+ *   MD5, a multipart one ("...-N") with the local multipart form; when the
+ *   local digest it needs was not computed (a lazy manifest: has_md5 or
+ *   whole_md5 false) the file is an upload marked "undecided": the caller
+ *   hashes the MD5s of the uploads and plans again before executing.
  * An equal object is re-uploaded (reason "metadata") when pier's manifest
  * recorded other metadata than the rules now give (Content-Type,
  * Cache-Control, Content-Encoding, headers); the executor may use a copy
@@ -99,6 +100,8 @@ typedef struct {
     pier_deploy_meta meta;        /* upload: Content-Type, Cache-Control, ... to send */
     char *remote_etag;            /* the listed object's ETag (copy-source-if-match for a
                                      metadata copy); NULL for new keys */
+    bool undecided;               /* upload only because the local MD5 it would be
+                                     compared by was not computed (lazy manifest) */
 } pier_deploy_action;
 
 typedef struct {

@@ -359,6 +359,7 @@ static void test_lazy_md5(void **state)
     assert_int_equal(lazy->count, 3);
     for (size_t i = 0; i < 3; i++) {
         assert_true(full->files[i].has_md5);
+        assert_true(full->files[i].whole_md5);
         assert_false(lazy->files[i].has_md5);
         assert_string_equal(lazy->files[i].sha256_hex, full->files[i].sha256_hex);
         assert_int_equal(lazy->files[i].part_count, 0);
@@ -397,6 +398,15 @@ static void test_lazy_md5(void **state)
     assert_int_equal(pier_deploy_manifest_build(&eager, dir, &o), 0);
     assert_true(eager->files[1].has_md5);
     assert_string_equal(eager->files[1].etag, full->files[1].etag);
+    assert_memory_equal(eager->files[1].part_md5, full->files[1].part_md5, 2 * PIER_MD5_LEN);
+    /* a multipart file: no whole-file MD5 (only a plain ETag needs it) */
+    assert_false(eager->files[1].whole_md5);
+    assert_true(eager->files[2].whole_md5);
+    assert_string_equal(eager->files[2].md5_hex, full->files[2].md5_hex);
+    size_t mp = 1;
+    assert_int_equal(pier_deploy_manifest_add_md5(eager, &mp, 1, 1), 0);
+    assert_true(eager->files[1].whole_md5);
+    assert_string_equal(eager->files[1].md5_hex, full->files[1].md5_hex);
     pier_deploy_manifest_free(eager);
     pier_deploy_manifest_free(lazy);
     pier_deploy_manifest_free(full);

@@ -373,6 +373,61 @@ static void check_strings(const char *name, const char *what, char *const *got, 
     assert_true(same);
 }
 
+/* The same plan from a lazy manifest (SHA-256 first, the uploads' MD5s
+ * after a first plan, then planned again), as cmd_deploy does it. */
+static void check_lazy_same(const char *name, const char *dir, int want_md5,
+                            const pier_deploy_manifest_options *mo, const pier_deploy_listing *l,
+                            const pier_deploy_state *st, const pier_deploy_rules *rules,
+                            const pier_deploy_plan_options *po, const pier_deploy_plan *want)
+{
+    pier_deploy_manifest_options lo = *mo;
+    lo.lazy_md5 = true;
+    atomic_int flag;
+    atomic_init(&flag, want_md5);
+    lo.want_md5 = &flag;
+    pier_deploy_manifest *m = NULL;
+    assert_int_equal(pier_deploy_manifest_build(&m, dir, &lo), 0);
+    pier_deploy_plan *p = NULL;
+    int rounds = 0;
+    for (;;) {
+        assert_int_equal(pier_deploy_plan_make(&p, m, l, st, rules, po), 0);
+        size_t *need = pier_calloc(p->count + 1, sizeof *need), n = 0;
+        for (size_t i = 0; i < p->count; i++) {
+            const pier_deploy_file *f = p->actions[i].file;
+            if (p->actions[i].op == PIER_DEPLOY_UPLOAD && (!f->has_md5 || p->actions[i].undecided))
+                need[n++] = (size_t)(f - m->files);
+        }
+        if (n == 0) {
+            free(need);
+            break;
+        }
+        assert_int_equal(pier_deploy_manifest_add_md5(m, need, n, 2), 0);
+        free(need);
+        pier_deploy_plan_free(p);
+        p = NULL;
+        assert_true(++rounds <= 1); /* one round of MD5s is enough */
+    }
+    if (p->count != want->count)
+        print_error("%s: lazy plan has %zu actions, full %zu\n", name, p->count, want->count);
+    assert_int_equal(p->count, want->count);
+    pier_buf a = PIER_BUF_INIT, b = PIER_BUF_INIT;
+    for (size_t i = 0; i < p->count; i++) {
+        pier_buf_reset(&a);
+        pier_buf_reset(&b);
+        action_string(&a, &p->actions[i]);
+        action_string(&b, &want->actions[i]);
+        assert_string_equal(pier_buf_cstr(&a), pier_buf_cstr(&b));
+        assert_false(p->actions[i].undecided);
+        if (p->actions[i].op == PIER_DEPLOY_UPLOAD)
+            assert_string_equal(p->actions[i].file->etag, want->actions[i].file->etag);
+    }
+    assert_int_equal(p->skip_count, want->skip_count);
+    pier_buf_free(&a);
+    pier_buf_free(&b);
+    pier_deploy_plan_free(p);
+    pier_deploy_manifest_free(m);
+}
+
 static void run_case(const char *file)
 {
     char *path = data_path(file);
@@ -461,6 +516,8 @@ static void run_case(const char *file)
             print_error("%s: %s\n", name, pier_error_last());
         assert_int_equal(rc, 0);
         check_invariants(name, p, m);
+        check_lazy_same(name, dir, 0, &mo, l, st, rules, &po, p);
+        check_lazy_same(name, dir, 1, &mo, l, st, rules, &po, p);
         const json_t *actions = json_object_get(expect, "actions");
         if (actions) {
             char **got = pier_calloc(p->count + 1, sizeof *got);
