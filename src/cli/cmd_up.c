@@ -84,6 +84,7 @@ typedef struct {
     char own_env[2][400];          /* its FULL_URI and token, read by creds_getenv */
     const char *dashboard_listen;  /* --dashboard-listen (default 127.0.0.1:9090) */
     bool no_dashboard;             /* --no-dashboard */
+    bool dashboard_wanted;         /* `pier up` (not `pier run`): start it */
     pier_dashboard *dashboard;     /* the dashboard listener, or NULL */
     char *dashboard_token;         /* its token when the bind is not loopback */
     bool dashboard_token_new;      /* made at this start (shown once) */
@@ -453,6 +454,56 @@ static void session_close(up_session *u)
     memset(u->own_env, 0, sizeof u->own_env);
 }
 
+/* The dashboard's listener (`pier up` only, not one-off `pier run`s),
+ * started before the engine so that a bad address stops pier before any
+ * run; writes DATA/up.json (the edge and dashboard URLs, for `pier status`). */
+static int dashboard_open(up_session *u)
+{
+    const char *listen = u->dashboard_listen ? u->dashboard_listen : "127.0.0.1:9090";
+    const char *edge = pier_stack_edge_url(u->stack);
+    int rc = 0;
+    if (!u->no_dashboard) {
+        if (!pier_dashboard_listen_is_loopback(listen)) {
+            char *path = pier_path_join(u->data, "dashboard.token");
+            rc = pier_dashboard_token(path, &u->dashboard_token, &u->dashboard_token_new);
+            free(path);
+            if (rc != 0)
+                return rc;
+        }
+        pier_dashboard_options o = {
+            .listen = listen,
+            .state = u->state,
+            .conf = u->conf,
+            .data_dir = u->data,
+            .edge_url = edge,
+            .token = u->dashboard_token,
+            .trigger = webhook_trigger,
+            .trigger_ctx = u,
+        };
+        rc = pier_dashboard_start(&u->dashboard, &o);
+        if (rc != 0 && !u->dashboard_listen) {
+            /* The default port is taken (another pier up): any free port
+             * rather than no pipelines; the banner prints where. */
+            PIER_WARN("%s; the dashboard takes a free port instead", pier_error_last());
+            o.listen = "127.0.0.1:0";
+            rc = pier_dashboard_start(&u->dashboard, &o);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    json_t *info =
+        json_pack("{s:o, s:o}", "edge_url", edge ? json_string(edge) : json_null(), "dashboard_url",
+                  u->dashboard ? json_string(pier_dashboard_url(u->dashboard)) : json_null());
+    pier_buf b = PIER_BUF_INIT;
+    pier_json_write(&b, info, true);
+    json_decref(info);
+    char *path = pier_path_join(u->data, "up.json");
+    rc = pier_file_write_atomic(path, b.ptr, b.len, 0600);
+    free(path);
+    pier_buf_free(&b);
+    return rc;
+}
+
 static int session_open(up_session *u, bool no_poll)
 {
     char *yml = pier_path_join(u->dir, "pier.yml");
@@ -516,6 +567,8 @@ static int session_open(up_session *u, bool no_poll)
     if (recovered)
         PIER_WARN("%d run(s) interrupted by the last stop were marked Failed (interrupted)",
                   recovered);
+    if (u->dashboard_wanted && (rc = dashboard_open(u)) != 0)
+        return rc;
     pier_engine_options eo = {0};
     eo.data_dir = u->data;
     eo.conf = u->conf;
@@ -537,47 +590,6 @@ static int session_open(up_session *u, bool no_poll)
 }
 
 static const char up_usage_name[] = "up";
-
-/* The dashboard's listener (not for one-off `pier run`s); writes
- * DATA/up.json (the edge and dashboard URLs, for `pier status`). */
-static int dashboard_open(up_session *u)
-{
-    const char *listen = u->dashboard_listen ? u->dashboard_listen : "127.0.0.1:9090";
-    const char *edge = pier_stack_edge_url(u->stack);
-    int rc = 0;
-    if (!u->no_dashboard) {
-        if (!pier_dashboard_listen_is_loopback(listen)) {
-            char *path = pier_path_join(u->data, "dashboard.token");
-            rc = pier_dashboard_token(path, &u->dashboard_token, &u->dashboard_token_new);
-            free(path);
-            if (rc != 0)
-                return rc;
-        }
-        pier_dashboard_options o = {
-            .listen = listen,
-            .state = u->state,
-            .conf = u->conf,
-            .data_dir = u->data,
-            .edge_url = edge,
-            .token = u->dashboard_token,
-            .trigger = webhook_trigger,
-            .trigger_ctx = u,
-        };
-        if ((rc = pier_dashboard_start(&u->dashboard, &o)) != 0)
-            return rc;
-    }
-    json_t *info =
-        json_pack("{s:o, s:o}", "edge_url", edge ? json_string(edge) : json_null(), "dashboard_url",
-                  u->dashboard ? json_string(pier_dashboard_url(u->dashboard)) : json_null());
-    pier_buf b = PIER_BUF_INIT;
-    pier_json_write(&b, info, true);
-    json_decref(info);
-    char *path = pier_path_join(u->data, "up.json");
-    rc = pier_file_write_atomic(path, b.ptr, b.len, 0600);
-    free(path);
-    pier_buf_free(&b);
-    return rc;
-}
 
 static int parse_common(const char *cmd, int argc, char **argv, int *i, up_session *u)
 {
@@ -719,7 +731,8 @@ int pier_cmd_up(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int status = PIER_EXIT_OK;
     char *pidfile = NULL, *spool = NULL;
-    if (session_open(&u, u.no_poll) != 0 || dashboard_open(&u) != 0) {
+    u.dashboard_wanted = true;
+    if (session_open(&u, u.no_poll) != 0) {
         status = pier_cli_fail(NULL);
         goto done;
     }

@@ -104,7 +104,7 @@ async function latestDev() { return (await api('pipelines/dev')).latest_run; }
         if (st === 'InProgress') seenInProgress.add(name);
         if (st === 'Succeeded' && !(name in firstSeen)) firstSeen[name] = n;
       }
-      // a partial log: the first step's line is in, the next (2 s later) not yet
+      // a partial log: the first step's line is in, the next (3 s later) not yet
       if (s.stages.build === 'InProgress' && s.log.includes('slow-step-1') && !s.log.includes('slow-step-2')) logWhileBuilding = s.log;
       return s.run && s.run !== 'InProgress' && s.run !== 'Queued' ? s : null;
     }, 60000, 100).then((s) => { if (s.run !== 'Succeeded') fail('frontend run ' + row + ': ' + s.run); });

@@ -23,7 +23,7 @@ fail() { echo "FAIL: $*" >&2; [ -f "$tmp/up.log" ] && tail -30 "$tmp/up.log" >&2
 repo=$tmp/repo
 "$PIER_SRC/examples/monorepo/create.sh" "$repo" 500ms >/dev/null
 # A slow build with lines to stream, on both branches.
-(cd "$repo" && sed -i 's|^set -eu$|set -eu\necho \"<script>window.pwned=1<\/script><b>not-bold<\/b>\"\necho slow-step-1 compiling; sleep 2\necho slow-step-2 bundling; sleep 1|' frontend/build.sh \
+(cd "$repo" && sed -i 's|^set -eu$|set -eu\necho \"<script>window.pwned=1<\/script><b>not-bold<\/b>\"\necho slow-step-1 compiling; sleep 3\necho slow-step-2 bundling; sleep 1|' frontend/build.sh \
   && grep -q slow-step-1 frontend/build.sh && git commit -qam "slow build" && git checkout -q main && git merge -q develop && git checkout -q develop) \
   || fail "could not slow the example's build"
 
