@@ -247,10 +247,11 @@ static int on_object(void *ctx, const pier_s3_object *o)
     return 0;
 }
 
-/* Reads pier's manifest object; *out NULL when absent or unreadable (a
- * warning then: the plan falls back to ETags). */
+/* Reads pier's manifest object; *out NULL when absent or unreadable (then
+ * warn gets the warning to print once the listing worked: the plan falls
+ * back to ETags). */
 static void read_state(pier_s3 *s3, const char *bucket, const char *key, pier_deploy_state **out,
-                       size_t *requests)
+                       size_t *requests, char *warn, size_t warn_size)
 {
     pier_buf body;
     pier_buf_init(&body, STATE_MAX);
@@ -264,10 +265,11 @@ static void read_state(pier_s3 *s3, const char *bucket, const char *key, pier_de
         return;
     }
     if (rc < 0)
-        PIER_WARN("pier's manifest %s could not be read (%s); comparing by ETag", what,
-                  pier_error_last());
+        snprintf(warn, warn_size, "pier's manifest %s could not be read (%s); comparing by ETag",
+                 what, pier_error_last());
     else if (pier_deploy_state_parse(out, body.ptr ? body.ptr : "", body.len, what) < 0)
-        PIER_WARN("pier's manifest could not be parsed (%s); comparing by ETag", pier_error_last());
+        snprintf(warn, warn_size, "pier's manifest could not be parsed (%s); comparing by ETag",
+                 pier_error_last());
     pier_buf_free(&body);
 }
 
@@ -284,13 +286,14 @@ typedef struct {
     atomic_int *want_md5;         /* set when state is NULL */
     int rc;                       /* 0, or the listing's error code */
     char msg[1024];               /* and its message */
+    char warn[2048];              /* about pier's manifest, or "" */
 } remote_job;
 
 static void *read_remote(void *arg)
 {
     remote_job *j = arg;
     char *state_key = pier_deploy_state_key(j->prefix);
-    read_state(j->s3, j->bucket, state_key, &j->state, &j->requests);
+    read_state(j->s3, j->bucket, state_key, &j->state, &j->requests, j->warn, sizeof j->warn);
     free(state_key);
     if (!j->state)
         atomic_store(j->want_md5, 1);
@@ -548,6 +551,8 @@ int pier_cmd_deploy(int argc, char **argv)
         status = fail_json(&a, bucket);
         goto done;
     }
+    if (rj.warn[0])
+        PIER_WARN("%s", rj.warn);
 
     char deploy_id[PIER_DEPLOY_ID_LEN];
     int64_t now = (int64_t)time(NULL);
