@@ -436,8 +436,55 @@ static void hmac_str(unsigned char out[PIER_SHA256_LEN], const unsigned char *ke
     pier_hmac_sha256(out, key, klen, msg, strlen(msg));
 }
 
+/* The last signing key derived on this thread, by SHA-256 of the secret
+ * (no copy of the secret is kept), date, region and service: a client signs
+ * thousands of requests a day with one key, and the four HMACs of the
+ * derivation cost more than the signature itself. */
+typedef struct {
+    bool valid;                                /* an entry is held */
+    unsigned char secret_sha[PIER_SHA256_LEN]; /* SHA-256 of the secret */
+    char scope[160];                           /* date8 NUL region NUL service */
+    size_t scope_len;                          /* bytes of scope in use */
+    unsigned char key[PIER_SHA256_LEN];        /* the derived key */
+} key_cache;
+
+static _Thread_local key_cache cached_key;
+
+static void derive_key(unsigned char key[PIER_SHA256_LEN], const char *secret, const char *date8,
+                       const char *region, const char *service);
+
 void pier_sigv4_signing_key(unsigned char key[PIER_SHA256_LEN], const char *secret,
                             const char *date8, const char *region, const char *service)
+{
+    char scope[sizeof cached_key.scope];
+    size_t rl = strlen(region), sl = strlen(service);
+    if (8 + 1 + rl + 1 + sl + 1 > sizeof scope) {
+        derive_key(key, secret, date8, region, service);
+        return;
+    }
+    memcpy(scope, date8, 8);
+    scope[8] = '\0';
+    memcpy(scope + 9, region, rl + 1);
+    memcpy(scope + 10 + rl, service, sl + 1);
+    size_t n = 11 + rl + sl;
+    unsigned char sha[PIER_SHA256_LEN];
+    pier_sha256(sha, secret, strlen(secret));
+    key_cache *c = &cached_key;
+    if (c->valid && c->scope_len == n && memcmp(c->scope, scope, n) == 0 &&
+        pier_ct_equal(c->secret_sha, sha, sizeof sha)) {
+        memcpy(key, c->key, PIER_SHA256_LEN);
+        return;
+    }
+    derive_key(key, secret, date8, region, service);
+    memcpy(c->secret_sha, sha, sizeof sha);
+    memcpy(c->scope, scope, n);
+    c->scope_len = n;
+    memcpy(c->key, key, PIER_SHA256_LEN);
+    c->valid = true;
+}
+
+static void derive_key(unsigned char key[PIER_SHA256_LEN], const char *secret, const char *date8,
+                       const char *region, const char *service)
 {
     size_t slen = strlen(secret);
     unsigned char *k = pier_malloc(slen + 4);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "aws/sigv4.h"
+#include "aws/sigv4internal.h"
 #include "base/buf.h"
 #include "base/digest.h"
 #include "base/error.h"
@@ -1299,6 +1300,41 @@ static void test_trailer(void **state)
     pier_buf_free(&want);
 }
 
+/* The signing key, derived by hand, for a sequence of inputs that hits and
+ * misses the per-thread cache (same scope, another secret, another day). */
+static void manual_key(unsigned char out[PIER_SHA256_LEN], const char *secret, const char *date,
+                       const char *region, const char *service)
+{
+    char k[128];
+    snprintf(k, sizeof k, "AWS4%s", secret);
+    unsigned char a[PIER_SHA256_LEN], b[PIER_SHA256_LEN];
+    pier_hmac_sha256(a, k, strlen(k), date, 8);
+    pier_hmac_sha256(b, a, sizeof a, region, strlen(region));
+    pier_hmac_sha256(a, b, sizeof b, service, strlen(service));
+    pier_hmac_sha256(out, a, sizeof a, "aws4_request", 12);
+}
+
+static void test_signing_key_cache(void **state)
+{
+    (void)state;
+    static const char *const in[][4] = {
+        {"secret-one", "20240101", "us-east-1", "s3"},
+        {"secret-one", "20240101", "us-east-1", "s3"},
+        {"secret-two", "20240101", "us-east-1", "s3"},
+        {"secret-one", "20240101", "us-east-1", "s3"},
+        {"secret-one", "20240102", "us-east-1", "s3"},
+        {"secret-one", "20240102", "eu-west-1", "s3"},
+        {"secret-one", "20240102", "eu-west-1", "cloudfront"},
+        {"secret-one", "20240102", "eu-west-1", "cloudfront"},
+    };
+    for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
+        unsigned char got[PIER_SHA256_LEN], want[PIER_SHA256_LEN];
+        pier_sigv4_signing_key(got, in[i][0], in[i][1], in[i][2], in[i][3]);
+        manual_key(want, in[i][0], in[i][1], in[i][2], in[i][3]);
+        assert_memory_equal(got, want, sizeof want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1307,7 +1343,7 @@ int main(void)
         cmocka_unit_test(test_session_token),    cmocka_unit_test(test_presigned_payload),
         cmocka_unit_test(test_canonical_forms),  cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_status_codes),     cmocka_unit_test(test_chunk_frames),
-        cmocka_unit_test(test_trailer),
+        cmocka_unit_test(test_trailer),          cmocka_unit_test(test_signing_key_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
