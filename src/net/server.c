@@ -20,6 +20,16 @@
  *   body, so a handler that stops mid-body gets the rest dropped and its
  *   answer is sent at the end.
  *
+ * - A prebuilt response (pier_server_response) is one MHD response shared
+ *   by many requests: MHD counts the connections sending it, and our own
+ *   atomic count covers the holders (the creator, and requests that were
+ *   answered with it but have not queued it yet). The last of our
+ *   references destroys MHD's creator reference; MHD frees the response
+ *   (and runs the body's done callback) once its last send is over. MHD
+ *   responses must not change once queued, so a request answered with one
+ *   never has a header added: one refused before its body is not queued at
+ *   once (no "Connection: close" on it), its body is read and dropped.
+ *
  * Costs: one malloc per request for the arena's first 4 KiB block; headers
  * are copied into it once.
  */
@@ -29,6 +39,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +59,12 @@ typedef struct route {
     pier_handler *h;    /* owned */
     struct route *next; /* next in order */
 } route;
+
+struct pier_server_response {
+    struct MHD_Response *resp; /* MHD's; its own count covers queued uses */
+    unsigned status;           /* the status */
+    atomic_uint refs;          /* the creator's and pending requests' */
+};
 
 struct pier_server {
     char *listen;              /* as given */
@@ -100,6 +117,7 @@ struct pier_server_req {
     done_hook *done;               /* cleanup hooks, newest first */
     struct MHD_Response *response; /* the answer, not yet queued */
     unsigned status;               /* its status */
+    pier_server_response *shared;  /* or a prebuilt answer (a reference), not yet queued */
     struct {
         const char *name, *value;
     } * resp_headers;         /* headers for the answer */
@@ -158,6 +176,7 @@ static void req_free(pier_server_req *r)
         return;
     if (r->response)
         MHD_destroy_response(r->response);
+    pier_server_response_release(r->shared);
     arena_block *b = r->arena;
     while (b) {
         arena_block *next = b->next;
@@ -241,7 +260,7 @@ void pier_server_req_on_done(pier_server_req *r, pier_server_end_fn fn, void *ct
 
 bool pier_server_req_responded(const pier_server_req *r)
 {
-    return r->response != NULL;
+    return r->response != NULL || r->shared != NULL;
 }
 
 /* ---- responses ---- */
@@ -265,7 +284,7 @@ static int set_response(pier_server_req *r, unsigned status, struct MHD_Response
 {
     if (!resp)
         return pier_error_set(PIER_ERR, "cannot create the HTTP response");
-    if (r->response) {
+    if (pier_server_req_responded(r)) {
         MHD_destroy_response(resp);
         return pier_error_set(PIER_ERR, "the request was already answered");
     }
@@ -353,6 +372,69 @@ int pier_server_respond_stream(pier_server_req *r, unsigned status, int64_t size
         return pier_error_set(PIER_ERR, "cannot create the HTTP response");
     }
     return set_response(r, status, resp);
+}
+
+/* ---- prebuilt responses ---- */
+
+static pier_server_response *response_wrap(struct MHD_Response *resp, unsigned status)
+{
+    pier_server_response *p = pier_malloc(sizeof *p);
+    p->resp = resp;
+    p->status = status;
+    atomic_init(&p->refs, 1);
+    return p;
+}
+
+pier_server_response *pier_server_response_new_static(unsigned status, const void *body, size_t n,
+                                                      void (*done)(void *), void *done_ctx)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+        n, (void *)(n ? body : ""), done, done_ctx);
+    if (!resp) {
+        if (done)
+            done(done_ctx);
+        pier_error_set(PIER_ERR, "cannot create the HTTP response");
+        return NULL;
+    }
+    return response_wrap(resp, status);
+}
+
+pier_server_response *pier_server_response_new_fd(unsigned status, int fd, uint64_t offset,
+                                                  uint64_t len)
+{
+    if (len == 0) {
+        close(fd);
+        return pier_server_response_new_static(status, "", 0, NULL, NULL);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
+    if (!resp) {
+        close(fd);
+        pier_error_set(PIER_ERR, "cannot create the HTTP response");
+        return NULL;
+    }
+    return response_wrap(resp, status);
+}
+
+void pier_server_response_header(pier_server_response *p, const char *name, const char *value)
+{
+    MHD_add_response_header(p->resp, name, value);
+}
+
+int pier_server_respond_prebuilt(pier_server_req *r, pier_server_response *p)
+{
+    if (pier_server_req_responded(r))
+        return pier_error_set(PIER_ERR, "the request was already answered");
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    r->shared = p;
+    return 0;
+}
+
+void pier_server_response_release(pier_server_response *p)
+{
+    if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
+        MHD_destroy_response(p->resp);
+        free(p);
+    }
 }
 
 /* ---- MHD callbacks ---- */
@@ -472,7 +554,7 @@ static void start_request(pier_server *s, pier_server_req *r, const char *method
     }
     pier_error_clear();
     int rc = rt->h->on_req(rt->h, r);
-    if (rc && !r->response) {
+    if (rc && !pier_server_req_responded(r)) {
         PIER_WARN("server: %s %s: %s", r->method, r->raw_uri, pier_error_last());
         pier_server_respond_mem(r, 500, "internal error\n", 15);
     }
@@ -480,6 +562,12 @@ static void start_request(pier_server *s, pier_server_req *r, const char *method
 
 static enum MHD_Result queue(pier_server_req *r)
 {
+    if (r->shared) {
+        enum MHD_Result ret = MHD_queue_response(r->conn, r->shared->status, r->shared->resp);
+        pier_server_response_release(r->shared);
+        r->shared = NULL;
+        return ret;
+    }
     if (!r->response) {
         r->status = 500;
         r->response = MHD_create_response_from_buffer(23, (void *)"handler gave no answer\n",
@@ -512,7 +600,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        if (!r->discard && r->on_body && !r->response) {
+        if (!r->discard && r->on_body && !pier_server_req_responded(r)) {
             if (r->on_body(r, r->ctx, upload_data, *upload_data_size) != 0)
                 r->discard = true;
         }
@@ -521,7 +609,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     }
     if (!r->ended) {
         r->ended = true;
-        if (r->on_end && !r->response)
+        if (r->on_end && !pier_server_req_responded(r))
             r->on_end(r, r->ctx);
     }
     return queue(r);

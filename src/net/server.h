@@ -140,4 +140,35 @@ int pier_server_respond_stream(pier_server_req *r, unsigned status, int64_t size
 /* True once a response has been given. */
 bool pier_server_req_responded(const pier_server_req *r);
 
+/* ---- prebuilt responses (shared by many requests) ----
+ *
+ * A response whose status, headers and body are fixed, built once and given
+ * to any number of requests, on any threads, at the same time (a cache hit:
+ * no per-request allocation, header copy or response object). Building
+ * costs one response object; each use costs a reference. The server's Date
+ * and Connection headers are still per connection. Reference counted: new
+ * gives the caller one; each pending use holds one until it is queued, and
+ * the server keeps what it sends alive until sent, so a holder may release
+ * at any time, even while requests are sending it. */
+typedef struct pier_server_response pier_server_response;
+
+/* Over n bytes of body that stay valid until done(done_ctx) runs (NULL: the
+ * caller keeps them valid until every request using the response is over,
+ * e.g. memory that outlives the server). done runs once, when the last
+ * request using the response has finished and the last reference is gone. */
+pier_server_response *pier_server_response_new_static(unsigned status, const void *body, size_t n,
+                                                      void (*done)(void *), void *done_ctx);
+/* Over len bytes of fd from offset (sendfile where possible); takes fd
+ * (closed when the response goes, or at once on failure). NULL on failure,
+ * with the error set. */
+pier_server_response *pier_server_response_new_fd(unsigned status, int fd, uint64_t offset,
+                                                  uint64_t len);
+/* Adds a header; only before the response is first used. */
+void pier_server_response_header(pier_server_response *p, const char *name, const char *value);
+/* Answers r with p (taking a reference for the request). Headers given with
+ * pier_server_resp_header for r are not sent (p's are). */
+int pier_server_respond_prebuilt(pier_server_req *r, pier_server_response *p);
+/* Drops the caller's reference. Accepts NULL. */
+void pier_server_response_release(pier_server_response *p);
+
 #endif

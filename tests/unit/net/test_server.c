@@ -2,9 +2,11 @@
  * test_server: the HTTP server over raw sockets, so the bytes on the wire
  * are what is checked: raw URI, header order, streamed bodies, refusing a
  * body before it is sent (Expect: 100-continue), keep-alive, file ranges,
- * HEAD, routing by host and path.
+ * HEAD, routing by host and path, prebuilt responses shared by requests
+ * (kept alive while sent after their creator lets go).
  */
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "base/mem.h"
+#include "base/str.h"
 #include "net/server.h"
 
 typedef struct {
@@ -78,6 +81,17 @@ static void stream_free(void *ctx)
     stream_freed++;
 }
 
+/* Prebuilt responses the handler answers /prebuilt and /prebuilt-fd with. */
+static pier_server_response *prebuilt_mem;
+static pier_server_response *prebuilt_fd;
+static atomic_int prebuilt_done; /* done callbacks run */
+
+static void prebuilt_body_done(void *ctx)
+{
+    free(ctx);
+    atomic_fetch_add(&prebuilt_done, 1);
+}
+
 static int echo_on_req(pier_handler *self, pier_server_req *r)
 {
     echo_handler *h = (echo_handler *)self;
@@ -94,6 +108,12 @@ static int echo_on_req(pier_handler *self, pier_server_req *r)
         pier_server_req_read_body(r, on_body, on_end, b);
         return 0;
     }
+    if (pier_slice_eq_cstr(path, "/prebuilt")) {
+        pier_server_resp_header(r, "X-Ignored", "1"); /* the prebuilt's headers are sent */
+        return pier_server_respond_prebuilt(r, prebuilt_mem);
+    }
+    if (pier_slice_eq_cstr(path, "/prebuilt-fd"))
+        return pier_server_respond_prebuilt(r, prebuilt_fd);
     if (pier_slice_eq_cstr(path, "/file")) {
         char tmpl[] = "/tmp/pier-test-server-XXXXXX";
         int fd = mkstemp(tmpl);
@@ -359,6 +379,107 @@ static void test_requests(void **state)
     assert_int_equal(stream_freed, 2);
 }
 
+static void test_prebuilt(void **state)
+{
+    (void)state;
+    int disposed = 0;
+    pier_server *s = start(&disposed);
+    pier_buf r = PIER_BUF_INIT;
+
+    char *body = pier_strdup("shared body");
+    atomic_store(&prebuilt_done, 0);
+    prebuilt_mem = pier_server_response_new_static(200, body, 11, prebuilt_body_done, body);
+    assert_non_null(prebuilt_mem);
+    pier_server_response_header(prebuilt_mem, "X-Shared", "yes");
+    char tmpl[] = "/tmp/pier-test-server-XXXXXX";
+    int tfd = mkstemp(tmpl);
+    unlink(tmpl);
+    assert_int_equal(write(tfd, "0123456789", 10), 10);
+    prebuilt_fd = pier_server_response_new_fd(206, tfd, 3, 4);
+    assert_non_null(prebuilt_fd);
+
+    /* the same response to several requests on one connection, kept alive */
+    int fd = connect_to(pier_server_port(s));
+    for (int i = 0; i < 3; i++) {
+        const char *req = "GET /prebuilt HTTP/1.1\r\nHost: h\r\n\r\n";
+        send_all(fd, req, strlen(req));
+        read_response(fd, &r, false);
+        assert_non_null(strstr(r.ptr, "HTTP/1.1 200"));
+        assert_non_null(strstr(r.ptr, "X-Shared: yes\r\n"));
+        assert_non_null(strstr(r.ptr, "Content-Length: 11\r\n"));
+        assert_null(strstr(r.ptr, "X-Ignored"));
+        assert_null(strcasestr(r.ptr, "Connection: close"));
+        assert_true(pier_str_ends_with(r.ptr, "\r\n\r\nshared body"));
+        req = "GET /prebuilt-fd HTTP/1.1\r\nHost: h\r\n\r\n";
+        send_all(fd, req, strlen(req));
+        read_response(fd, &r, false);
+        assert_non_null(strstr(r.ptr, "HTTP/1.1 206"));
+        assert_true(pier_str_ends_with(r.ptr, "\r\n\r\n3456"));
+    }
+    /* a GET with a body: answered after the body is read and dropped (the
+     * shared response is never changed), then the next request works */
+    const char *req = "GET /prebuilt HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello";
+    send_all(fd, req, strlen(req));
+    read_response(fd, &r, false);
+    assert_true(pier_str_ends_with(r.ptr, "\r\n\r\nshared body"));
+    req = "GET /prebuilt HTTP/1.1\r\nHost: h\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    read_response(fd, &r, false);
+    assert_true(pier_str_ends_with(r.ptr, "\r\n\r\nshared body"));
+    assert_null(strcasestr(r.ptr, "Connection: close"));
+    /* the next request on the connection: MHD is done with the last one */
+    req = "GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    read_response(fd, &r, false);
+    assert_non_null(strstr(r.ptr, "any GET path=/x"));
+    assert_int_equal(atomic_load(&prebuilt_done), 0);
+    pier_server_response_release(prebuilt_mem);
+    pier_server_response_release(prebuilt_fd);
+    /* nothing in flight: the body is given back at the creator's release */
+    assert_int_equal(atomic_load(&prebuilt_done), 1);
+
+    /* released by its creator while a request is still sending it: the
+     * body lives until the last byte is out */
+    size_t big = 32 << 20;
+    char *bigbody = pier_malloc(big);
+    for (size_t i = 0; i < big; i++)
+        bigbody[i] = (char)('a' + i % 26);
+    prebuilt_mem = pier_server_response_new_static(200, bigbody, big, prebuilt_body_done, bigbody);
+    req = "GET /prebuilt HTTP/1.1\r\nHost: h\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    char head[64];
+    assert_true(recv(fd, head, sizeof head, MSG_WAITALL) == (ssize_t)sizeof head);
+    assert_int_equal(memcmp(head, "HTTP/1.1 200", 12), 0);
+    pier_server_response_release(prebuilt_mem);
+    prebuilt_mem = NULL;
+    assert_int_equal(atomic_load(&prebuilt_done), 1); /* more than sockets buffer is unsent */
+    pier_buf_reset(&r);
+    pier_buf_put(&r, head, sizeof head);
+    char buf[65536];
+    for (;;) {
+        const char *end = strstr(r.ptr, "\r\n\r\n");
+        if (end && r.len - (size_t)(end + 4 - r.ptr) >= big)
+            break;
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        assert_true(n > 0);
+        pier_buf_put(&r, buf, (size_t)n);
+    }
+    const char *end = strstr(r.ptr, "\r\n\r\n") + 4;
+    assert_int_equal((size_t)(r.ptr + r.len - end), big);
+    for (size_t i = 0; i < big; i += 4099)
+        assert_int_equal(end[i], (char)('a' + i % 26));
+    close(fd);
+    pier_server_free(s); /* waits for the connection to be over */
+    assert_int_equal(atomic_load(&prebuilt_done), 2);
+
+    /* an empty body; releasing NULL */
+    pier_server_response *z = pier_server_response_new_fd(200, open("/dev/null", O_RDONLY), 0, 0);
+    assert_non_null(z); /* an empty body */
+    pier_server_response_release(z);
+    pier_server_response_release(NULL);
+    pier_buf_free(&r);
+}
+
 static void test_bad_listen(void **state)
 {
     (void)state;
@@ -387,6 +508,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_prebuilt),
         cmocka_unit_test(test_bad_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
