@@ -10,6 +10,15 @@
  * Last-Modified, Cache-Control, the rules' headers) are formatted once, when
  * the entry is made; only Age and X-Cache are per request.
  *
+ * A plain hit (GET of the whole object: no Range, no validator that
+ * matches) is answered with the entry's shared response (a prebuilt server
+ * response in the entry's slot: body, headers, X-Cache and Age), made again
+ * when Age has moved on, i.e. at most once a second per entry; requests
+ * still sending the previous one keep it alive. A memory body is held by
+ * the entry reference each such request keeps until done; a file-backed
+ * one has its own descriptor (so an entry dropped mid-send loses nothing).
+ * HEAD, 304, 206 and 416 are built per request as before.
+ *
  * A miss resolves the rules against the store (each candidate opened with
  * pier_store_get, keeping the one found), computes the TTL from the
  * object's Cache-Control / Expires, and either reads the body into a new
@@ -936,10 +945,83 @@ static bool is_head(pier_server_req *r)
     return strcmp(pier_server_req_method(r), "HEAD") == 0;
 }
 
+static void shared_free(void *p)
+{
+    pier_server_response_release(p);
+}
+
+/* The response to a plain hit on o at age seconds: the whole body, the
+ * entry's headers, X-Cache and Age. NULL when it cannot be built. */
+static pier_server_response *shared_build(const pier_edgecache_object *o, int64_t age)
+{
+    pier_server_response *p;
+    if (o->in_file) {
+        /* its own descriptor: it may outlive the entry while sent */
+        int fd = fcntl(o->fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            return NULL;
+        p = pier_server_response_new_fd(o->status, fd, 0, o->size);
+    } else {
+        p = pier_server_response_new_static(o->status, o->body, o->size, NULL, NULL);
+    }
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < o->header_count; i++)
+        pier_server_response_header(p, o->headers[i].name, o->headers[i].value);
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)age);
+    pier_server_response_header(p, "X-Cache", X_CACHE_HIT);
+    pier_server_response_header(p, "Age", v);
+    return p;
+}
+
+/* Answers a plain hit (a GET of the whole object) with the entry's shared
+ * response, made again when Age has moved on (at most once a second per
+ * entry; requests still sending the old one keep it alive). Takes over the
+ * caller's reference on success; false (reference kept) when the slow path
+ * must answer. */
+static bool serve_shared(pier_server_req *r, pier_edgecache_entry *ent, int64_t age)
+{
+    const pier_edgecache_object *o = pier_edgecache_entry_object(ent);
+    pier_server_response *old = NULL;
+    pier_edgecache_slot *slot = pier_edgecache_slot_lock(ent);
+    if (!slot->data || slot->tag != age) {
+        pier_server_response *p = shared_build(o, age);
+        if (p) {
+            old = slot->data;
+            slot->data = p;
+            slot->tag = age;
+            slot->free_fn = shared_free;
+        }
+    }
+    bool ok = slot->data && slot->tag == age && pier_server_respond_prebuilt(r, slot->data) == 0;
+    pier_edgecache_slot_unlock(ent);
+    pier_server_response_release(old);
+    if (!ok)
+        return false;
+    if (o->in_file)
+        pier_edgecache_release(ent); /* the response has its own descriptor */
+    else
+        pier_server_req_on_done(r, release_hook, ent); /* the body is the entry's */
+    return true;
+}
+
+/* True when a hit on o answers the whole object (no 304, 206 or 416). */
+static bool plain_hit(pier_server_req *r, const pier_edgecache_object *o)
+{
+    if (strcmp(pier_server_req_method(r), "GET") != 0)
+        return false;
+    if (o->status != 200)
+        return true;
+    return !pier_server_req_header(r, "Range") && !not_modified(r, o->etag, o->last_modified);
+}
+
 /* Answers from a cache entry (taking over the caller's reference). */
 static int serve_entry(pier_server_req *r, pier_edgecache_entry *ent, bool hit, int64_t now_ms)
 {
     const pier_edgecache_object *o = pier_edgecache_entry_object(ent);
+    if (hit && plain_hit(r, o) && serve_shared(r, ent, pier_edgecache_entry_age(ent, now_ms)))
+        return 0;
     uint64_t off, len;
     unsigned status = plan_response(r, o, &off, &len);
     pier_server_resp_header(r, "X-Cache", hit ? X_CACHE_HIT : X_CACHE_MISS);

@@ -33,6 +33,8 @@ struct pier_edgecache_entry {
     int64_t expires_ms;                               /* fresh until */
     uint64_t charge;                                  /* bytes counted against the bound */
     atomic_uint refs;                                 /* the table's (while linked) + callers' */
+    pthread_mutex_t slot_lock;                        /* guards slot */
+    pier_edgecache_slot slot;                         /* the user's derived data */
     bool linked;                                      /* in the table and the list */
     struct pier_edgecache_entry *next;                /* hash chain */
     struct pier_edgecache_entry *prev_lru, *next_lru; /* LRU list, front = newest */
@@ -182,6 +184,9 @@ static void entry_destroy(pier_edgecache_entry *e)
 {
     if (e->obj.in_file)
         atomic_fetch_sub(&live_files, 1);
+    if (e->slot.data && e->slot.free_fn)
+        e->slot.free_fn(e->slot.data);
+    pthread_mutex_destroy(&e->slot_lock);
     pier_edgecache_object_clear(&e->obj);
     free(e->scope);
     free(e->path);
@@ -208,6 +213,17 @@ int64_t pier_edgecache_entry_age(const pier_edgecache_entry *e, int64_t now_ms)
 bool pier_edgecache_entry_cached(const pier_edgecache_entry *e)
 {
     return e->linked;
+}
+
+pier_edgecache_slot *pier_edgecache_slot_lock(pier_edgecache_entry *e)
+{
+    pthread_mutex_lock(&e->slot_lock);
+    return &e->slot;
+}
+
+void pier_edgecache_slot_unlock(pier_edgecache_entry *e)
+{
+    pthread_mutex_unlock(&e->slot_lock);
 }
 
 /* ---- the table (caller holds the lock) ---- */
@@ -348,6 +364,7 @@ pier_edgecache_entry *pier_edgecache_put(pier_edgecache *c, const char *scope, c
     for (size_t i = 0; i < e->obj.header_count; i++)
         e->charge += strlen(e->obj.headers[i].name) + strlen(e->obj.headers[i].value) + 16;
     atomic_init(&e->refs, 1); /* the caller's */
+    pthread_mutex_init(&e->slot_lock, NULL);
     if (e->obj.in_file)
         atomic_fetch_add(&live_files, 1);
 

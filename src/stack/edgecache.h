@@ -31,6 +31,9 @@
  * offered to put after it is served once but not kept (else an
  * invalidation could be undone by a slow miss).
  *
+ * Each entry also has a slot for data a user derives from it (the edge:
+ * its prebuilt HTTP response), under a mutex of its own, freed with it.
+ *
  * Thread-safe: one mutex, held for hash and list updates only.
  */
 #ifndef PIER_EDGECACHE_H
@@ -121,6 +124,21 @@ const pier_edgecache_object *pier_edgecache_entry_object(const pier_edgecache_en
 int64_t pier_edgecache_entry_age(const pier_edgecache_entry *e, int64_t now_ms);
 /* True when the entry is kept in the cache (false: handed back only). */
 bool pier_edgecache_entry_cached(const pier_edgecache_entry *e);
+
+/* A slot for data derived from an entry's response, kept as long as the
+ * entry (the edge keeps its prebuilt HTTP response there): what it is and
+ * what tag means are the user's; free_fn(data) runs when the entry is freed.
+ * pier_edgecache_slot_lock returns the entry's slot with its lock held (the
+ * user reads or replaces data, freeing what it replaces), and
+ * pier_edgecache_slot_unlock lets it go; hold it briefly. */
+typedef struct {
+    void *data;                  /* the user's, or NULL */
+    int64_t tag;                 /* the user's (e.g. the second data was made for) */
+    void (*free_fn)(void *data); /* frees data with the entry */
+} pier_edgecache_slot;
+
+pier_edgecache_slot *pier_edgecache_slot_lock(pier_edgecache_entry *e);
+void pier_edgecache_slot_unlock(pier_edgecache_entry *e);
 
 /* Drops every entry of scope that pattern matches (see the design note);
  * pattern is a decoded viewer path: "/index.html", "/img/ *" (no space),

@@ -6,7 +6,10 @@
  * hit with Age, stale until the TTL ends or an invalidation, CloudFront's
  * TTL sources (max-age, default 24 h, no-cache), prefix invalidation, 304,
  * Range, HEAD, the 404 page's status, redirects, header rules, Host
- * routing, large objects streamed and never cached.
+ * routing, large objects streamed and never cached; the shared response of
+ * plain hits (Age moving on across seconds, conditional and range requests
+ * still answered per request, entries invalidated while a hit is being
+ * sent, in memory and file-backed).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -235,7 +238,7 @@ static void put_text(fixture *f, const char *key, const char *body, const char *
     put_object(f, "web-dev", key, body, strlen(body), cc, "text/html");
 }
 
-static int setup(void **state)
+static int setup_with(void **state, uint64_t object_max)
 {
     fixture *f = pier_calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/pier-test-edge-XXXXXX");
@@ -246,8 +249,8 @@ static int setup(void **state)
     f->now_ms = 1700000000000LL;
     pier_edge_options eo = {
         .store = f->store,
-        .cache_bytes = 4 << 20,
-        .cache_object_max = 64 << 10,
+        .cache_bytes = object_max * 2 > (4 << 20) ? object_max * 2 : 4 << 20,
+        .cache_object_max = object_max,
         .clock_ms = fake_clock,
         .clock_ctx = f,
     };
@@ -272,6 +275,16 @@ static int setup(void **state)
     assert_int_equal(pier_server_start(f->srv), 0);
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, 64 << 10);
+}
+
+static int setup_big(void **state)
+{
+    return setup_with(state, 64 << 20);
 }
 
 static int teardown(void **state)
@@ -658,6 +671,166 @@ static void file_backed_entries(void **state)
     free(v2);
 }
 
+/* Age and the other headers of hits answered with the entry's shared
+ * response; requests it cannot answer still get theirs. */
+static void shared_hits(void **state)
+{
+    fixture *f = *state;
+    put_text(f, "index.html", "v1", NULL);
+    expect(f, "/", 200, "v1", MISS);
+    static const struct {
+        int64_t step_ms; /* clock moves before the request */
+        const char *age; /* Age sent */
+    } steps[] = {{0, "0"}, {400, "0"}, {700, "1"}, {0, "1"}, {1000, "2"}, {59000, "61"}};
+    char first_etag[128] = "";
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        f->now_ms += steps[i].step_ms;
+        resp r = request(f, "GET", "web-dev.localhost", "/", NULL);
+        char v[128];
+        assert_int_equal(r.status, 200);
+        assert_string_equal(pier_buf_cstr(&r.body), "v1");
+        assert_true(header(&r, "Age", v, sizeof v));
+        if (strcmp(v, steps[i].age) != 0)
+            fail_msg("step %zu: Age %s, want %s", i, v, steps[i].age);
+        assert_true(header(&r, "X-Cache", v, sizeof v));
+        assert_string_equal(v, HIT);
+        assert_true(header(&r, "Content-Type", v, sizeof v));
+        assert_string_equal(v, "text/html");
+        assert_true(header(&r, "X-Frame-Options", v, sizeof v));
+        assert_true(header(&r, "Content-Length", v, sizeof v));
+        assert_string_equal(v, "2");
+        assert_true(header(&r, "ETag", v, sizeof v));
+        if (!first_etag[0])
+            snprintf(first_etag, sizeof first_etag, "%s", v);
+        assert_string_equal(v, first_etag);
+        /* one Age header only */
+        const char *a = strstr(pier_buf_cstr(&r.head), "\nAge:");
+        assert_non_null(a);
+        assert_null(strstr(a + 1, "\nAge:"));
+        resp_free(&r);
+    }
+    /* between shared hits: a conditional request, a range and HEAD */
+    char inm[200];
+    snprintf(inm, sizeof inm, "If-None-Match: %s\r\n", first_etag);
+    resp r = request(f, "GET", "web-dev.localhost", "/", inm);
+    assert_int_equal(r.status, 304);
+    assert_int_equal(r.body.len, 0);
+    resp_free(&r);
+    r = request(f, "GET", "web-dev.localhost", "/", "If-None-Match: \"other\"\r\n");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(pier_buf_cstr(&r.body), "v1");
+    resp_free(&r);
+    r = request(f, "GET", "web-dev.localhost", "/", "Range: bytes=1-\r\n");
+    assert_int_equal(r.status, 206);
+    assert_string_equal(pier_buf_cstr(&r.body), "1");
+    resp_free(&r);
+    r = request(f, "HEAD", "web-dev.localhost", "/", NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.len, 0);
+    char v[64];
+    assert_true(header(&r, "Age", v, sizeof v));
+    assert_string_equal(v, "61");
+    resp_free(&r);
+    /* the not-found page, cached with its 404, shared too */
+    put_text(f, "404.html", "gone", NULL);
+    expect(f, "/nothing.png", 404, "gone", MISS);
+    expect(f, "/nothing.png", 404, "gone", HIT);
+    expect(f, "/nothing.png", 404, "gone", HIT);
+    /* invalidated: the next request is a miss with the new bytes */
+    put_text(f, "index.html", "v2", NULL);
+    assert_int_equal(pier_edge_invalidate(f->edge, "EDEV0000000001", "/*"), 2);
+    expect(f, "/", 200, "v2", MISS);
+    expect(f, "/", 200, "v2", HIT);
+}
+
+/* Sends a GET on a new connection and reads the response head; returns
+ * the socket (the body is still to read) with what came after the head in
+ * *rest. */
+static int start_get(fixture *f, const char *path, pier_buf *head, pier_buf *rest)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(pier_server_port(f->srv));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char req[512];
+    int n =
+        snprintf(req, sizeof req,
+                 "GET %s HTTP/1.1\r\nHost: web-dev.localhost\r\nConnection: close\r\n\r\n", path);
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    pier_buf all = PIER_BUF_INIT;
+    char buf[256];
+    const char *sep;
+    while (!(sep = all.len ? strstr(pier_buf_cstr(&all), "\r\n\r\n") : NULL)) {
+        ssize_t got = read(fd, buf, sizeof buf);
+        assert_true(got > 0);
+        pier_buf_put(&all, buf, (size_t)got);
+    }
+    pier_buf_reset(head);
+    pier_buf_reset(rest);
+    pier_buf_put(head, all.ptr, (size_t)(sep + 4 - all.ptr));
+    pier_buf_put(rest, sep + 4, all.len - (size_t)(sep + 4 - all.ptr));
+    pier_buf_free(&all);
+    return fd;
+}
+
+static void read_rest(int fd, pier_buf *body)
+{
+    char buf[65536];
+    ssize_t got;
+    while ((got = read(fd, buf, sizeof buf)) > 0)
+        pier_buf_put(body, buf, (size_t)got);
+    close(fd);
+}
+
+/* An entry invalidated (and its object replaced) while a hit is being
+ * sent: the response in flight keeps the bytes it started with. */
+static void invalidated_in_flight(void **state)
+{
+    fixture *f = *state;
+    static const size_t sizes[] = {60 << 10, 32 << 20}; /* in memory; an open file */
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = sizes[k];
+        char *v1 = pier_malloc(n), *v2 = pier_malloc(n);
+        for (size_t i = 0; i < n; i++) {
+            v1[i] = (char)('a' + i % 23);
+            v2[i] = (char)('A' + i % 19);
+        }
+        put_object(f, "web-dev", "big.bin", v1, n, NULL, "application/octet-stream");
+        pier_edge_invalidate(f->edge, "EDEV0000000001", "/big.bin"); /* the last size's */
+        pier_buf head = PIER_BUF_INIT, body = PIER_BUF_INIT;
+        read_rest(start_get(f, "/big.bin", &head, &body), &body); /* the miss */
+        assert_int_equal(body.len, n);
+        for (int round = 0; round < 2; round++) {
+            int fd = start_get(f, "/big.bin", &head, &body);
+            assert_non_null(strstr(pier_buf_cstr(&head), "X-Cache: " HIT));
+            /* 32 MiB is more than the sockets hold: the server is still
+             * sending when the entry goes */
+            put_object(f, "web-dev", "big.bin", round ? v1 : v2, n, NULL,
+                       "application/octet-stream");
+            assert_int_equal(pier_edge_invalidate(f->edge, "EDEV0000000001", "/big.bin"), 1);
+            pier_edgecache_stats st;
+            pier_edge_cache_stats(f->edge, &st);
+            assert_int_equal(st.entries, 0);
+            read_rest(fd, &body);
+            assert_int_equal(body.len, n);
+            assert_memory_equal(body.ptr, round ? v2 : v1, n);
+            /* the new version, cached again for the next round */
+            pier_buf_reset(&body);
+            read_rest(start_get(f, "/big.bin", &head, &body), &body);
+            assert_non_null(strstr(pier_buf_cstr(&head), "X-Cache: " MISS));
+            assert_memory_equal(body.ptr, round ? v1 : v2, n);
+        }
+        pier_buf_free(&head);
+        pier_buf_free(&body);
+        free(v1);
+        free(v2);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +843,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(pages_redirects_hosts, setup, teardown),
         cmocka_unit_test_setup_teardown(large_objects_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(file_backed_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(shared_hits, setup, teardown),
+        cmocka_unit_test_setup_teardown(invalidated_in_flight, setup_big, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
