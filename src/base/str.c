@@ -227,6 +227,36 @@ int pier_time_parse(const char *s, time_t *out)
     return 0;
 }
 
+bool pier_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p, min;
+        size_t len;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if ((c & 0xE0) == 0xC0)
+            len = 2, min = 0x80, c &= 0x1F;
+        else if ((c & 0xF0) == 0xE0)
+            len = 3, min = 0x800, c &= 0x0F;
+        else if ((c & 0xF8) == 0xF0)
+            len = 4, min = 0x10000, c &= 0x07;
+        else
+            return false;
+        for (size_t i = 1; i < len; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false; /* also stops at the NUL */
+            c = (c << 6) | (p[i] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
 bool pier_str_starts_with(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;

@@ -43,6 +43,10 @@ void pier_time_http(char *out, size_t size, time_t t);          /* Sun, 30 Aug 2
  * and Z or +00:00); PIER_EINVALID when none fits. */
 int pier_time_parse(const char *s, time_t *out);
 
+/* Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF
+ * (S3 keys, JSON strings and XML text must be UTF-8). */
+bool pier_utf8_valid(const char *s);
+
 bool pier_str_starts_with(const char *s, const char *prefix);
 bool pier_str_ends_with(const char *s, const char *suffix);
 /* Case-insensitive ASCII equality. */

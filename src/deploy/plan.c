@@ -67,37 +67,6 @@ static void sort_unique(char **items, size_t *n)
     *n = w;
 }
 
-/* Strict UTF-8 (no overlong forms, surrogates, or past U+10FFFF). */
-static bool utf8_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p, min;
-        size_t len;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0)
-            len = 2, min = 0x80, c &= 0x1F;
-        else if ((c & 0xF0) == 0xE0)
-            len = 3, min = 0x800, c &= 0x0F;
-        else if ((c & 0xF8) == 0xF0)
-            len = 4, min = 0x10000, c &= 0x07;
-        else
-            return false;
-        for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return false;
-            c = (c << 6) | (p[i] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return false;
-        p += len;
-    }
-    return true;
-}
-
 /* A key shortened for a message: the first 60 bytes and "...". */
 static void short_key(char out[80], const char *key)
 {
@@ -180,7 +149,7 @@ static int check_local(const pier_deploy_manifest *local, bool allow_empty)
                                   "key %s is %zu bytes, over S3's limit of %d: shorten the path "
                                   "or the prefix",
                                   shown, n, PIER_DEPLOY_MAX_KEY);
-        if (!utf8_ok(key))
+        if (!pier_utf8_valid(key))
             return pier_error_set(PIER_EINVALID,
                                   "file name %s is not UTF-8, which S3 keys must be: rename it",
                                   local->files[i].rel);

@@ -89,38 +89,6 @@ void pier_deploy_rules_free(pier_deploy_rules *r)
 
 /* ---- validation ---------------------------------------------------------- */
 
-/* Strict UTF-8: no overlong forms, surrogates or code points past
- * U+10FFFF (S3 keys and JSON strings must be UTF-8). */
-static bool utf8_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p, min;
-        size_t len;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0)
-            len = 2, min = 0x80, c &= 0x1F;
-        else if ((c & 0xF0) == 0xE0)
-            len = 3, min = 0x800, c &= 0x0F;
-        else if ((c & 0xF8) == 0xF0)
-            len = 4, min = 0x10000, c &= 0x07;
-        else
-            return false;
-        for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return false; /* also stops at the NUL */
-            c = (c << 6) | (p[i] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return false;
-        p += len;
-    }
-    return true;
-}
-
 /* A header value must fit on one line: no control characters but tab, and
  * UTF-8. */
 static bool value_ok(const char *v)
@@ -128,7 +96,7 @@ static bool value_ok(const char *v)
     for (const unsigned char *p = (const unsigned char *)v; *p; p++)
         if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
             return false;
-    return utf8_ok(v);
+    return pier_utf8_valid(v);
 }
 
 static bool token_ok(const char *name)
@@ -207,7 +175,7 @@ static int check_path(const char *what, const char *p, char *msg, size_t msg_siz
             return PIER_EINVALID;
         }
     }
-    if (!utf8_ok(p)) {
+    if (!pier_utf8_valid(p)) {
         snprintf(msg, msg_size, "%s must be UTF-8", what);
         return PIER_EINVALID;
     }

@@ -326,6 +326,22 @@ static int copy_source(pier_s3req *r, const char *src, char **bucket, char **key
     return 0;
 }
 
+/* Answers a copy (CopyObject or UploadPartCopy) with its result element. */
+static int copy_result(pier_s3req *r, const char *element, pier_store_meta *m)
+{
+    char t[40];
+    pier_s3req_time(t, sizeof t, m->mtime_ms);
+    pier_buf b = PIER_BUF_INIT;
+    pier_buf_printf(&b,
+                    PIER_S3_XML_DECL "<%s><LastModified>%s</LastModified>"
+                                     "<ETag>&quot;%s&quot;</ETag></%s>\n",
+                    element, t, m->etag, element);
+    pier_store_meta_clear(m);
+    int rc = pier_s3req_xml(r, 200, &b);
+    pier_buf_free(&b);
+    return rc;
+}
+
 int pier_s3object_copy(pier_s3req *r, const char *src)
 {
     char *sb = NULL, *sk = NULL;
@@ -353,17 +369,7 @@ int pier_s3object_copy(pier_s3req *r, const char *src)
                              replace ? h : NULL, hn, &m);
     if (rc)
         return pier_s3req_store_error(r, rc);
-    char t[40];
-    pier_s3req_time(t, sizeof t, m.mtime_ms);
-    pier_buf b = PIER_BUF_INIT;
-    pier_buf_printf(&b,
-                    PIER_S3_XML_DECL "<CopyObjectResult><LastModified>%s</LastModified>"
-                                     "<ETag>&quot;%s&quot;</ETag></CopyObjectResult>\n",
-                    t, m.etag);
-    pier_store_meta_clear(&m);
-    rc = pier_s3req_xml(r, 200, &b);
-    pier_buf_free(&b);
-    return rc;
+    return copy_result(r, "CopyObjectResult", &m);
 }
 
 /* The stored metadata of a new object: request headers + checksum. */
@@ -524,17 +530,7 @@ static int upload_part_copy(pier_s3req *r, const char *src)
     rc = pier_store_put_commit(p, NULL, 0, &m);
     if (rc)
         return pier_s3req_store_error(r, rc);
-    char t[40];
-    pier_s3req_time(t, sizeof t, m.mtime_ms);
-    pier_buf b = PIER_BUF_INIT;
-    pier_buf_printf(&b,
-                    PIER_S3_XML_DECL "<CopyPartResult><LastModified>%s</LastModified>"
-                                     "<ETag>&quot;%s&quot;</ETag></CopyPartResult>\n",
-                    t, m.etag);
-    pier_store_meta_clear(&m);
-    rc = pier_s3req_xml(r, 200, &b);
-    pier_buf_free(&b);
-    return rc;
+    return copy_result(r, "CopyPartResult", &m);
 }
 
 int pier_s3object_upload_part(pier_s3req *r, const char *upload_id)

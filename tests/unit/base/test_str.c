@@ -98,6 +98,13 @@ static void test_misc(void **state)
     assert_true(pier_str_ends_with("index.html", ".html"));
     assert_false(pier_str_ends_with("a", ".html"));
     assert_true(pier_str_ieq("Content-Type", "content-type"));
+    assert_true(pier_utf8_valid("plain ascii"));
+    assert_true(pier_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+    assert_false(pier_utf8_valid("\xc0\xaf"));         /* overlong '/' */
+    assert_false(pier_utf8_valid("\xed\xa0\x80"));     /* surrogate */
+    assert_false(pier_utf8_valid("\xf4\x90\x80\x80")); /* past U+10FFFF */
+    assert_false(pier_utf8_valid("\xe2\x82"));         /* cut short */
+    assert_false(pier_utf8_valid("\xff"));
     char small[4];
     assert_int_equal(pier_str_fmt(small, sizeof small, "%s", "abc"), 0);
     assert_int_equal(pier_str_fmt(small, sizeof small, "%s", "abcd"), PIER_ETOOBIG);
