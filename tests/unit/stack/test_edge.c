@@ -625,7 +625,7 @@ static void large_objects_stream(void **state)
 static void file_backed_entries(void **state)
 {
     fixture *f = *state;
-    size_t n = 64 << 10; /* FILE_MIN: kept as the open store file */
+    size_t n = 1 << 20; /* FILE_MIN: kept as the open store file */
     char *v1 = pier_malloc(n), *v2 = pier_malloc(n);
     memset(v1, '1', n);
     memset(v2, '2', n);
@@ -842,7 +842,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(conditional_range_head, setup, teardown),
         cmocka_unit_test_setup_teardown(pages_redirects_hosts, setup, teardown),
         cmocka_unit_test_setup_teardown(large_objects_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(file_backed_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(file_backed_entries, setup_big, teardown),
         cmocka_unit_test_setup_teardown(shared_hits, setup, teardown),
         cmocka_unit_test_setup_teardown(invalidated_in_flight, setup_big, teardown),
     };
