@@ -28,12 +28,11 @@
  * Stopping. A timeout or cancel sends SIGTERM to every process group the
  * build started, then SIGKILL after the grace period; at the end of every
  * build the groups that still have live members (found in /proc) are
- * stopped the same way.
+ * stopped the same way. procgroup.c starts the commands and keeps, signals
+ * and checks the groups; the runner decides when.
  */
 #include "build/runner.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -58,6 +57,7 @@
 #include "base/str.h"
 #include "build/artifacts.h"
 #include "build/mask.h"
+#include "build/procgroup.h"
 
 extern char **environ;
 
@@ -95,9 +95,7 @@ struct pier_runner {
     int null_fd;              /* /dev/null for stdin */
     int log_fd;               /* options.log_file, or -1 */
     pier_buf partial;         /* output not yet ended by a newline */
-    pid_t *groups;            /* process groups started */
-    size_t group_count;       /* their number */
-    size_t group_cap;         /* allocated */
+    pier_procgroup groups;    /* process groups started */
     int64_t deadline;         /* monotonic ms for the timeout, 0 = none */
     pier_build_status stop;   /* TIMED_OUT or STOPPED once stopping, else SUCCEEDED */
 };
@@ -361,63 +359,6 @@ static void drain(pier_runner *r)
 
 /* ---- processes ---- */
 
-static void groups_add(pier_runner *r, pid_t g)
-{
-    if (r->group_count == r->group_cap) {
-        r->group_cap = r->group_cap ? r->group_cap * 2 : 16;
-        r->groups = pier_realloc(r->groups, r->group_cap * sizeof *r->groups);
-    }
-    r->groups[r->group_count++] = g;
-}
-
-static void signal_groups(pier_runner *r, int sig)
-{
-    for (size_t i = 0; i < r->group_count; i++)
-        if (kill(-r->groups[i], sig) != 0 && errno == ESRCH)
-            kill(r->groups[i], sig); /* the child may not have called setsid yet */
-}
-
-/* True when process group g has a member that is not a zombie (a zombie
- * still counts for kill(-g, 0), so /proc is read instead). */
-static bool group_alive(pid_t g)
-{
-    DIR *d = opendir("/proc");
-    if (!d)
-        return kill(-g, 0) == 0;
-    bool alive = false;
-    struct dirent *de;
-    while (!alive && (de = readdir(d))) {
-        if (!isdigit((unsigned char)de->d_name[0]))
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        buf[n] = '\0';
-        const char *close_paren = strrchr(buf, ')');
-        char state;
-        long ppid, pgrp;
-        if (close_paren && sscanf(close_paren + 1, " %c %ld %ld", &state, &ppid, &pgrp) == 3 &&
-            pgrp == (long)g && state != 'Z' && state != 'X')
-            alive = true;
-    }
-    closedir(d);
-    return alive;
-}
-
-static bool any_group_alive(pier_runner *r)
-{
-    for (size_t i = 0; i < r->group_count; i++)
-        if (group_alive(r->groups[i]))
-            return true;
-    return false;
-}
-
 static unsigned grace_ms(const pier_runner *r)
 {
     return r->opts.kill_grace_ms ? r->opts.kill_grace_ms : DEFAULT_GRACE;
@@ -427,17 +368,17 @@ static unsigned grace_ms(const pier_runner *r)
  * grace period. Output written meanwhile is still logged. */
 static void stop_leftovers(pier_runner *r)
 {
-    if (!any_group_alive(r))
+    if (!pier_procgroup_alive(&r->groups))
         return;
     rlog(r, "Stopping processes the build left running");
-    signal_groups(r, SIGTERM);
+    pier_procgroup_signal(&r->groups, SIGTERM);
     int64_t until = mono_ms() + grace_ms(r);
-    while (mono_ms() < until && any_group_alive(r)) {
+    while (mono_ms() < until && pier_procgroup_alive(&r->groups)) {
         struct pollfd p = {r->out_r, POLLIN, 0};
         if (poll(&p, 1, 20) > 0)
             drain(r);
     }
-    signal_groups(r, SIGKILL);
+    pier_procgroup_signal(&r->groups, SIGKILL);
     drain(r);
 }
 
@@ -457,59 +398,14 @@ static bool should_stop(pier_runner *r)
     return false;
 }
 
-static int exit_code(int st)
-{
-    if (WIFEXITED(st))
-        return WEXITSTATUS(st);
-    if (WIFSIGNALED(st))
-        return 128 + WTERMSIG(st);
-    return 255;
-}
-
-/* Starts the shell on the script in a new session. Only async-signal-safe
- * calls happen in the child. */
+/* Starts the shell on the script in a new session (procgroup.h). */
 static int spawn(pier_runner *r, pid_t *out)
 {
     char **envp = env_array(&r->env);
-    char *argv[] = {r->shell, r->script, NULL};
-    pid_t pid = fork();
-    if (pid < 0) {
-        free(envp);
-        return pier_error_set_errno(PIER_EIO, "starting %s", r->shell);
-    }
-    if (pid == 0) {
-        setsid();
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        for (int s = 1; s < NSIG; s++)
-            if (s != SIGKILL && s != SIGSTOP)
-                sigaction(s, &dfl, NULL);
-        dup2(r->null_fd, 0);
-        dup2(r->out_w, 1);
-        dup2(r->out_w, 2);
-        if (chdir(r->cwd) != 0) {
-            static const char msg[] = "pier: cannot enter the build's working directory\n";
-            ssize_t w = write(2, msg, sizeof msg - 1);
-            (void)w;
-            _exit(126);
-        }
-        if (close_range(3, ~0U, 0) != 0)
-            for (int fd = 3; fd < 1024; fd++)
-                close(fd);
-        execve(r->shell, argv, envp);
-        static const char msg[] = "pier: cannot run the build shell\n";
-        ssize_t w = write(2, msg, sizeof msg - 1);
-        (void)w;
-        _exit(127);
-    }
+    int rc = pier_procgroup_spawn(&r->groups, r->shell, r->script, envp, r->cwd, r->null_fd,
+                                  r->out_w, out);
     free(envp);
-    groups_add(r, pid);
-    *out = pid;
-    return 0;
+    return rc;
 }
 
 /* Waits for pid while logging its output; handles timeout and cancel.
@@ -532,22 +428,22 @@ static int wait_child(pier_runner *r, pid_t pid)
         int st;
         pid_t w = waitpid(pid, &st, WNOHANG);
         if (w == pid) {
-            code = exit_code(st);
+            code = pier_procgroup_exit_code(st);
             break;
         }
         if (w < 0 && errno != EINTR)
             break; /* not our child any more: nothing to wait for */
         if (!terminating && should_stop(r)) {
-            signal_groups(r, SIGTERM);
+            pier_procgroup_signal(&r->groups, SIGTERM);
             terminating = true;
             kill_at = mono_ms() + grace_ms(r);
         } else if (terminating && !killed && mono_ms() >= kill_at) {
-            signal_groups(r, SIGKILL);
+            pier_procgroup_signal(&r->groups, SIGKILL);
             killed = true;
         }
     }
     if (terminating && !killed)
-        signal_groups(r, SIGKILL);
+        pier_procgroup_signal(&r->groups, SIGKILL);
     if (pidfd >= 0)
         close(pidfd);
     free(buf);
@@ -1269,7 +1165,7 @@ void pier_runner_free(pier_runner *r)
         free(r->secret_names[i]);
     free(r->secret_names);
     pier_buf_free(&r->partial);
-    free(r->groups);
+    pier_procgroup_free(&r->groups);
     free(r);
 }
 
