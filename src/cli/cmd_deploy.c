@@ -11,15 +11,12 @@
  *
  * Exit status: 0 done, 1 failed (message "pier: ..."), 2 usage.
  */
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "aws/cfdist.h"
 #include "aws/cloudfront.h"
 #include "aws/s3.h"
 #include "base/error.h"
@@ -31,12 +28,9 @@
 #include "cli/commands.h"
 #include "deploy/execute.h"
 #include "deploy/invalidate.h"
-#include "deploy/manifest.h"
 #include "deploy/plan.h"
-#include "deploy/remote.h"
+#include "deploy/run.h"
 #include "deploy/rules.h"
-
-#define STATE_MAX ((size_t)256 << 20) /* pier's manifest object, read at most */
 
 static volatile sig_atomic_t interrupted;
 
@@ -236,79 +230,6 @@ static int add_flag_rules(pier_deploy_rules *r, const args *a)
     return 0;
 }
 
-typedef struct {
-    pier_deploy_listing *l; /* where objects go */
-} list_ctx;
-
-static int on_object(void *ctx, const pier_s3_object *o)
-{
-    list_ctx *c = ctx;
-    pier_deploy_listing_add(c->l, o->key, o->size, o->etag, o->last_modified);
-    return 0;
-}
-
-/* Reads pier's manifest object; *out NULL when absent or unreadable (then
- * warn gets the warning to print once the listing worked: the plan falls
- * back to ETags). */
-static void read_state(pier_s3 *s3, const char *bucket, const char *key, pier_deploy_state **out,
-                       size_t *requests, char *warn, size_t warn_size)
-{
-    pier_buf body;
-    pier_buf_init(&body, STATE_MAX);
-    char what[1400];
-    snprintf(what, sizeof what, "s3://%s/%s", bucket, key);
-    *out = NULL;
-    (*requests)++;
-    int rc = pier_s3_get_object(s3, bucket, key, &body, NULL);
-    if (rc == PIER_ENOTFOUND) {
-        pier_buf_free(&body);
-        return;
-    }
-    if (rc < 0)
-        snprintf(warn, warn_size, "pier's manifest %s could not be read (%s); comparing by ETag",
-                 what, pier_error_last());
-    else if (pier_deploy_state_parse(out, body.ptr ? body.ptr : "", body.len, what) < 0)
-        snprintf(warn, warn_size, "pier's manifest could not be parsed (%s); comparing by ETag",
-                 pier_error_last());
-    pier_buf_free(&body);
-}
-
-/* The remote side, read on its own thread while the files are hashed: pier's
- * manifest object first (when it is absent every file needs its MD5, and
- * want_md5 tells the hashing so), then the listing. */
-typedef struct {
-    pier_s3 *s3;                  /* used by this thread alone until joined */
-    const char *bucket;           /* the bucket */
-    const char *prefix;           /* normalized key prefix */
-    pier_deploy_listing *listing; /* filled */
-    pier_deploy_state *state;     /* pier's manifest, or NULL */
-    size_t requests;              /* requests sent */
-    atomic_int *want_md5;         /* set when state is NULL */
-    int rc;                       /* 0, or the listing's error code */
-    char msg[1024];               /* and its message */
-    char warn[2048];              /* about pier's manifest, or "" */
-} remote_job;
-
-static void *read_remote(void *arg)
-{
-    remote_job *j = arg;
-    char *state_key = pier_deploy_state_key(j->prefix);
-    read_state(j->s3, j->bucket, state_key, &j->state, &j->requests, j->warn, sizeof j->warn);
-    free(state_key);
-    if (!j->state)
-        atomic_store(j->want_md5, 1);
-    PIER_DEBUG("deploy: pier's manifest %s", j->state ? "read" : "absent");
-    pier_s3_list_options lo = PIER_S3_LIST_OPTIONS_INIT;
-    lo.prefix = j->prefix;
-    list_ctx lc = {j->listing};
-    j->rc = pier_s3_list_objects(j->s3, j->bucket, &lo, on_object, &lc);
-    if (j->rc < 0)
-        snprintf(j->msg, sizeof j->msg, "%s", pier_error_last());
-    else
-        j->requests += j->listing->count / 1000 + 1;
-    return NULL;
-}
-
 static void set_shared(pier_awsreq_shared *sh, const args *a, const char *endpoint)
 {
     sh->endpoint_url = endpoint;
@@ -401,13 +322,6 @@ static json_t *result_json(const char *bucket, const pier_deploy_plan *p,
     return o;
 }
 
-static double elapsed(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static pier_deploy_progress_mode progress_mode(void)
 {
     if (pier_log_get_level() < PIER_LOG_INFO)
@@ -439,26 +353,32 @@ static int fail_json(const args *a, const char *bucket)
     return pier_cli_fail(NULL);
 }
 
+static void install_handlers(void *ctx)
+{
+    struct sigaction *old = ctx; /* [0] SIGINT, [1] SIGTERM */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = (int)SA_RESETHAND; /* a second Ctrl-C stops at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old[0]);
+    sigaction(SIGTERM, &sa, &old[1]);
+}
+
 int pier_cmd_deploy(int argc, char **argv)
 {
     args a;
     memset(&a, 0, sizeof a);
     a.max_deletes = -1;
     int status = PIER_EXIT_ERROR;
-    char *bucket = NULL, *prefix = NULL, *norm = NULL, *cdn_id = NULL, *origin = NULL;
+    char *bucket = NULL, *prefix = NULL, *cdn_id = NULL;
     pier_deploy_rules *rules = NULL;
-    pier_deploy_manifest *m = NULL;
-    pier_deploy_listing *listing = NULL;
-    pier_deploy_state *state = NULL;
-    pier_deploy_plan *plan = NULL;
     pier_s3 *s3 = NULL;
-    pier_cloudfront *cf = NULL;
-    pier_deploy_result res;
+    pier_deploy_run_result run;
     pier_deploy_invalidation inv;
-    pier_deploy_result_init(&res);
+    pier_deploy_run_result_init(&run);
     pier_deploy_invalidation_init(&inv);
-    struct sigaction sa, old_int, old_term;
-    bool handlers = false;
+    struct sigaction old[2];
     int rc = 0;
     char *msg = NULL;
 
@@ -503,7 +423,6 @@ int pier_cmd_deploy(int argc, char **argv)
         status = fail_json(&a, bucket);
         goto done;
     }
-    norm = pier_deploy_prefix_normalize(prefix);
 
     pier_s3_options so = PIER_S3_OPTIONS_INIT;
     set_shared(&so.shared, &a, a.endpoint);
@@ -513,111 +432,39 @@ int pier_cmd_deploy(int argc, char **argv)
         status = fail_json(&a, bucket);
         goto done;
     }
+    pier_awsreq_shared cdn_aws = PIER_AWSREQ_SHARED_INIT;
+    set_shared(&cdn_aws, &a, a.cdn_endpoint);
+    cdn_aws.http = pier_awsreq_client_http(pier_s3_awsreq(s3));
+    cdn_aws.config = pier_awsreq_client_config(pier_s3_awsreq(s3));
 
-    /* the remote side (network-bound) while the files are hashed (CPU) */
-    atomic_int want_md5;
-    atomic_init(&want_md5, 0);
-    listing = pier_deploy_listing_new();
-    remote_job rj;
-    memset(&rj, 0, sizeof rj);
-    rj.s3 = s3;
-    rj.bucket = bucket;
-    rj.prefix = norm;
-    rj.listing = listing;
-    rj.want_md5 = &want_md5;
-    pthread_t remote_tid;
-    bool remote_thread = pthread_create(&remote_tid, NULL, read_remote, &rj) == 0;
-    if (!remote_thread)
-        read_remote(&rj);
-    pier_deploy_manifest_options mo = PIER_DEPLOY_MANIFEST_OPTIONS_INIT;
-    mo.prefix = norm;
-    mo.lazy_md5 = true;
-    mo.want_md5 = &want_md5;
-    int mrc = pier_deploy_manifest_build(&m, a.dir, &mo);
-    char mmsg[1024];
-    snprintf(mmsg, sizeof mmsg, "%s", mrc ? pier_error_last() : "");
-    PIER_DEBUG("deploy: %zu files, %.1f MiB hashed at %.3f s", m ? m->count : 0,
-               m ? (double)m->total_bytes / (1024.0 * 1024.0) : 0.0, elapsed(&t0));
-    if (remote_thread)
-        pthread_join(remote_tid, NULL);
-    state = rj.state;
-    res.requests += rj.requests;
-    PIER_DEBUG("deploy: %zu objects listed at %.3f s", listing->count, elapsed(&t0));
-    if (mrc != 0 || rj.rc != 0) {
-        if (mrc != 0)
-            pier_error_set(mrc, "%s", mmsg);
-        else
-            pier_error_set(rj.rc, "%s", rj.msg);
+    pier_deploy_run_options ro = PIER_DEPLOY_RUN_OPTIONS_INIT;
+    ro.dir = a.dir;
+    ro.bucket = bucket;
+    ro.prefix = prefix;
+    ro.s3 = s3;
+    ro.rules = rules;
+    ro.no_delete = a.no_delete;
+    ro.allow_empty = a.allow_empty;
+    ro.max_deletes = a.max_deletes;
+    ro.max_paths = (size_t)a.max_paths;
+    ro.origin_prefix = a.origin_path;
+    ro.cdn_id = cdn_id;
+    ro.cdn_aws = &cdn_aws;
+    ro.jobs = (unsigned)a.jobs;
+    ro.dry_run = a.dry_run;
+    ro.progress = stderr;
+    ro.progress_mode = progress_mode();
+    ro.interrupted = &interrupted;
+    ro.start = &t0;
+    ro.before_execute = install_handlers;
+    ro.ctx = old;
+    rc = pier_deploy_run(&ro, &run);
+    pier_deploy_plan *plan = run.plan;
+    if (rc < 0 && !run.executed) {
+        rc = 0;
         status = fail_json(&a, bucket);
         goto done;
     }
-    if (rj.warn[0])
-        PIER_WARN("%s", rj.warn);
-
-    char deploy_id[PIER_DEPLOY_ID_LEN];
-    int64_t now = (int64_t)time(NULL);
-    pier_deploy_id_new(deploy_id, now);
-    pier_deploy_plan_options po = PIER_DEPLOY_PLAN_OPTIONS_INIT;
-    po.deploy_id = deploy_id;
-    po.time = now;
-    po.no_delete = a.no_delete;
-    po.allow_empty = a.allow_empty;
-    po.max_deletes = a.max_deletes;
-    if (a.origin_path) {
-        origin = pier_deploy_prefix_normalize(a.origin_path);
-    } else if (cdn_id) {
-        /* the distribution says which origin path is in front of the bucket */
-        pier_awsreq_shared sh = PIER_AWSREQ_SHARED_INIT;
-        set_shared(&sh, &a, a.cdn_endpoint);
-        sh.http = pier_awsreq_client_http(pier_s3_awsreq(s3));
-        sh.config = pier_awsreq_client_config(pier_s3_awsreq(s3));
-        char *op = NULL;
-        res.requests++;
-        if (pier_cloudfront_origin_path(&op, &sh, cdn_id, bucket) == 0) {
-            origin = pier_deploy_prefix_normalize(op);
-        } else {
-            PIER_WARN("could not read the origin path of distribution %s (%s); assuming the "
-                      "bucket root (set --origin-path to say otherwise)",
-                      cdn_id, pier_error_last());
-            origin = pier_deploy_prefix_normalize("");
-        }
-        free(op);
-    } else {
-        origin = pier_deploy_prefix_normalize("");
-    }
-    po.origin_prefix = origin;
-    po.max_paths = (size_t)a.max_paths;
-    if (pier_deploy_plan_make(&plan, m, listing, state, rules, &po) != 0) {
-        status = fail_json(&a, bucket);
-        goto done;
-    }
-    /* lazy MD5s: the files the plan uploads (or could not compare without
-     * them) get their MD5s now, and the plan is made again with them (its
-     * uploads are a subset: an MD5 can only turn an upload into a skip) */
-    for (;;) {
-        size_t *need = pier_calloc(plan->count + 1, sizeof *need);
-        size_t nneed = 0;
-        for (size_t i = 0; i < plan->count; i++) {
-            const pier_deploy_file *f = plan->actions[i].file;
-            if (plan->actions[i].op == PIER_DEPLOY_UPLOAD && f &&
-                (!f->has_md5 || plan->actions[i].undecided))
-                need[nneed++] = (size_t)(f - m->files);
-        }
-        if (nneed == 0) {
-            free(need);
-            break;
-        }
-        int hrc = pier_deploy_manifest_add_md5(m, need, nneed, 0);
-        free(need);
-        PIER_DEBUG("deploy: MD5s of %zu files at %.3f s", nneed, elapsed(&t0));
-        pier_deploy_plan_free(plan);
-        plan = NULL;
-        if (hrc != 0 || pier_deploy_plan_make(&plan, m, listing, state, rules, &po) != 0) {
-            status = fail_json(&a, bucket);
-            goto done;
-        }
-    }
-    PIER_DEBUG("deploy: planned %zu actions at %.3f s", plan->count, elapsed(&t0));
 
     if (a.dry_run) {
         if (a.json) {
@@ -639,45 +486,17 @@ int pier_cmd_deploy(int argc, char **argv)
         status = PIER_EXIT_OK;
         goto done;
     }
-    for (size_t i = 0; i < plan->warning_count; i++)
-        PIER_WARN("%s", plan->warnings[i]);
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = (int)SA_RESETHAND; /* a second Ctrl-C stops at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    handlers = true;
-
-    pier_deploy_exec_options eo = PIER_DEPLOY_EXEC_OPTIONS_INIT;
-    eo.jobs = (unsigned)a.jobs;
-    eo.progress = stderr;
-    eo.progress_mode = progress_mode();
-    eo.interrupted = &interrupted;
-    eo.previous = state;
-    rc = pier_deploy_execute(&res, s3, bucket, plan, &eo);
-    res.seconds = elapsed(&t0);
-    PIER_DEBUG("deploy: executed at %.3f s (manifest %s)", res.seconds,
-               res.state_written ? "written" : "not written");
     if (rc < 0) {
         msg = pier_strdup(pier_error_last());
         goto report;
     }
 
     if (cdn_id && plan->path_count > 0) {
-        pier_cloudfront_options co = PIER_CLOUDFRONT_OPTIONS_INIT;
-        set_shared(&co.shared, &a, a.cdn_endpoint);
-        co.shared.http = pier_awsreq_client_http(pier_s3_awsreq(s3));
-        co.shared.config = pier_awsreq_client_config(pier_s3_awsreq(s3));
-        rc = pier_cloudfront_new(&cf, &co);
-        if (rc == 0) {
-            pier_deploy_invalidate_options io = PIER_DEPLOY_INVALIDATE_OPTIONS_INIT;
-            io.no_wait = a.no_wait;
-            io.progress = eo.progress_mode == PIER_DEPLOY_PROGRESS_NONE ? NULL : stderr;
-            rc = pier_deploy_invalidate(&inv, cf, cdn_id, plan->paths, plan->path_count,
+        pier_deploy_invalidate_options io = PIER_DEPLOY_INVALIDATE_OPTIONS_INIT;
+        io.no_wait = a.no_wait;
+        io.progress = ro.progress_mode == PIER_DEPLOY_PROGRESS_NONE ? NULL : stderr;
+        rc = pier_deploy_run_invalidate(&inv, &cdn_aws, cdn_id, plan->paths, plan->path_count,
                                         plan->caller_reference, &io);
-        }
         if (rc < 0) {
             pier_error_wrap(rc,
                             "the deploy succeeded but the invalidation failed (run `pier "
@@ -689,12 +508,12 @@ int pier_cmd_deploy(int argc, char **argv)
 
 report:
     if (a.json) {
-        json_t *o = result_json(bucket, plan, &res, &inv, cdn_id, rc, msg);
+        json_t *o = result_json(bucket, plan, &run.exec, &inv, cdn_id, rc, msg);
         print_json(o);
         json_decref(o);
     } else {
         pier_buf line = PIER_BUF_INIT;
-        pier_deploy_result_summary(&line, &res);
+        pier_deploy_result_summary(&line, &run.exec);
         printf("%s\n", pier_buf_cstr(&line));
         pier_buf_free(&line);
         if (inv.id)
@@ -710,24 +529,17 @@ report:
     }
 
 done:
-    if (handlers) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
+    if (run.executed) {
+        sigaction(SIGINT, &old[0], NULL);
+        sigaction(SIGTERM, &old[1], NULL);
     }
     free(msg);
     pier_deploy_invalidation_free(&inv);
-    pier_deploy_result_free(&res);
-    pier_cloudfront_free(cf);
-    pier_deploy_plan_free(plan);
-    pier_deploy_state_free(state);
-    pier_deploy_listing_free(listing);
+    pier_deploy_run_result_free(&run);
     pier_s3_free(s3);
-    pier_deploy_manifest_free(m);
     pier_deploy_rules_free(rules);
     free(bucket);
     free(prefix);
-    free(norm);
-    free(origin);
     free(cdn_id);
     free(a.cache.items);
     free(a.headers.items);

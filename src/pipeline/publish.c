@@ -1,41 +1,20 @@
 /*
- * publish: deploy + invalidate for the engine (see publish.h). A straight
- * chain of the deploy part's pure plan and its executor, as `pier deploy`
- * does it, with the output going to the run's log instead of a terminal.
+ * publish: deploy + invalidate for the engine (see publish.h). The rules
+ * (rules file, then pier.yml `site:`) and the S3 client (path-style, the
+ * given endpoint and credentials) are made here; the deploy itself is
+ * deploy/run.h's, the one `pier deploy` uses, with progress going to the
+ * run's log instead of a terminal.
  */
 #include "pipeline/publish.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "aws/cloudfront.h"
 #include "aws/s3.h"
 #include "base/buf.h"
-#include "base/error.h"
 #include "base/mem.h"
-#include "deploy/execute.h"
-#include "deploy/invalidate.h"
-#include "deploy/manifest.h"
-#include "deploy/plan.h"
-#include "deploy/remote.h"
 #include "deploy/rules.h"
-
-static int on_object(void *ctx, const pier_s3_object *o)
-{
-    pier_deploy_listing_add(ctx, o->key, o->size, o->etag, o->last_modified);
-    return 0;
-}
-
-static void read_state(pier_s3 *s3, const char *bucket, const char *key, pier_deploy_state **out)
-{
-    pier_buf body;
-    pier_buf_init(&body, 64 << 20);
-    *out = NULL;
-    if (pier_s3_get_object(s3, bucket, key, &body, NULL) == 0)
-        pier_deploy_state_parse(out, body.ptr ? body.ptr : "", body.len, key);
-    pier_buf_free(&body);
-}
+#include "deploy/run.h"
 
 static int make_rules(const pier_publish_options *o, pier_deploy_rules **out)
 {
@@ -58,21 +37,11 @@ int pier_publish_deploy(const pier_publish_options *o, const char *dir,
 {
     memset(out, 0, sizeof *out);
     pier_deploy_rules *rules = NULL;
-    pier_deploy_manifest *m = NULL;
-    pier_deploy_listing *listing = NULL;
-    pier_deploy_state *state = NULL;
-    pier_deploy_plan *plan = NULL;
     pier_s3 *s3 = NULL;
-    char *norm = NULL;
-    pier_deploy_result res;
-    pier_deploy_result_init(&res);
+    pier_deploy_run_result run;
+    pier_deploy_run_result_init(&run);
     int rc = make_rules(o, &rules);
     if (rc != 0)
-        goto done;
-    norm = pier_deploy_prefix_normalize(o->prefix ? o->prefix : "");
-    pier_deploy_manifest_options mo = PIER_DEPLOY_MANIFEST_OPTIONS_INIT;
-    mo.prefix = norm;
-    if ((rc = pier_deploy_manifest_build(&m, dir, &mo)) != 0)
         goto done;
     pier_s3_options so = PIER_S3_OPTIONS_INIT;
     so.shared.endpoint_url = o->endpoint;
@@ -81,38 +50,30 @@ int pier_publish_deploy(const pier_publish_options *o, const char *dir,
     so.addressing = PIER_S3_ADDRESSING_PATH;
     if ((rc = pier_s3_new(&s3, &so)) != 0)
         goto done;
-    listing = pier_deploy_listing_new();
-    pier_s3_list_options lo = PIER_S3_LIST_OPTIONS_INIT;
-    lo.prefix = m->prefix;
-    if ((rc = pier_s3_list_objects(s3, o->bucket, &lo, on_object, listing)) != 0)
+    pier_deploy_run_options ro = PIER_DEPLOY_RUN_OPTIONS_INIT;
+    ro.dir = dir;
+    ro.bucket = o->bucket;
+    ro.prefix = o->prefix;
+    ro.s3 = s3;
+    ro.rules = rules;
+    ro.max_deletes = 100000;
+    ro.origin_prefix = "";
+    ro.progress = o->log;
+    ro.progress_mode = o->log ? PIER_DEPLOY_PROGRESS_PLAIN : PIER_DEPLOY_PROGRESS_NONE;
+    rc = pier_deploy_run(&ro, &run);
+    if (!run.executed)
         goto done;
-    char *state_key = pier_deploy_state_key(m->prefix);
-    read_state(s3, o->bucket, state_key, &state);
-    free(state_key);
-    char deploy_id[PIER_DEPLOY_ID_LEN];
-    int64_t now = (int64_t)time(NULL);
-    pier_deploy_id_new(deploy_id, now);
-    pier_deploy_plan_options po = PIER_DEPLOY_PLAN_OPTIONS_INIT;
-    po.deploy_id = deploy_id;
-    po.time = now;
-    po.max_deletes = 100000;
-    po.origin_prefix = "";
-    if ((rc = pier_deploy_plan_make(&plan, m, listing, state, rules, &po)) != 0)
-        goto done;
-    pier_deploy_exec_options eo = PIER_DEPLOY_EXEC_OPTIONS_INIT;
-    eo.progress = o->log;
-    eo.progress_mode = o->log ? PIER_DEPLOY_PROGRESS_PLAIN : PIER_DEPLOY_PROGRESS_NONE;
-    rc = pier_deploy_execute(&res, s3, o->bucket, plan, &eo);
-    out->uploaded = (int64_t)res.uploaded;
-    out->skipped = (int64_t)res.skipped;
-    out->deleted = (int64_t)res.deleted;
-    out->bytes = (int64_t)res.uploaded_bytes;
+    out->uploaded = (int64_t)run.exec.uploaded;
+    out->skipped = (int64_t)run.exec.skipped;
+    out->deleted = (int64_t)run.exec.deleted;
+    out->bytes = (int64_t)run.exec.uploaded_bytes;
     pier_buf line;
     pier_buf_init(&line, 4096);
-    pier_deploy_result_summary(&line, &res);
+    pier_deploy_result_summary(&line, &run.exec);
     out->summary = pier_buf_detach(&line);
     if (rc != 0)
         goto done;
+    const pier_deploy_plan *plan = run.plan;
     if (plan->path_count) {
         out->paths = pier_calloc(plan->path_count, sizeof *out->paths);
         for (size_t i = 0; i < plan->path_count; i++)
@@ -120,14 +81,9 @@ int pier_publish_deploy(const pier_publish_options *o, const char *dir,
         out->path_count = plan->path_count;
     }
 done:
-    pier_deploy_result_free(&res);
-    pier_deploy_plan_free(plan);
-    pier_deploy_state_free(state);
-    pier_deploy_listing_free(listing);
+    pier_deploy_run_result_free(&run);
     pier_s3_free(s3);
-    pier_deploy_manifest_free(m);
     pier_deploy_rules_free(rules);
-    free(norm);
     return rc;
 }
 
@@ -136,25 +92,19 @@ int pier_publish_invalidate(const pier_publish_options *o, const char *distribut
                             char **invalidation_id)
 {
     *invalidation_id = NULL;
-    pier_cloudfront *cf = NULL;
     pier_deploy_invalidation inv;
     pier_deploy_invalidation_init(&inv);
-    pier_cloudfront_options co = PIER_CLOUDFRONT_OPTIONS_INIT;
-    co.shared.endpoint_url = o->cdn_endpoint;
-    co.shared.credentials = o->credentials;
-    int rc = pier_cloudfront_new(&cf, &co);
-    if (rc != 0)
-        goto done;
+    pier_awsreq_shared aws = PIER_AWSREQ_SHARED_INIT;
+    aws.endpoint_url = o->cdn_endpoint;
+    aws.credentials = o->credentials;
     pier_deploy_invalidate_options io = PIER_DEPLOY_INVALIDATE_OPTIONS_INIT;
     io.wait.poll_first_ms = 100;
     io.wait.poll_max_ms = 500;
     io.wait.timeout_ms = 120000;
     io.progress = o->log;
-    rc = pier_deploy_invalidate(&inv, cf, distribution, paths, n, caller_reference, &io);
+    int rc = pier_deploy_run_invalidate(&inv, &aws, distribution, paths, n, caller_reference, &io);
     if (rc == 0 && inv.id)
         *invalidation_id = pier_strdup(inv.id);
-done:
     pier_deploy_invalidation_free(&inv);
-    pier_cloudfront_free(cf);
     return rc;
 }
