@@ -109,30 +109,6 @@ void pier_credentials_fill(pier_credentials *out, const char *akid, const char *
 
 /* ---- small helpers ---- */
 
-/* Printable, single-line, at most max characters of untrusted text (a
- * server's error body) for a message. */
-void pier_credentials_snippet(char *out, size_t size, const char *s, size_t n, size_t max)
-{
-    size_t j = 0;
-    bool space = false;
-    for (size_t i = 0; i < n && j + 4 < size && j < max; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-            space = j > 0;
-            continue;
-        }
-        if (space)
-            out[j++] = ' ';
-        space = false;
-        out[j++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    if (j >= max && j + 4 < size) {
-        memcpy(out + j, "...", 3);
-        j += 3;
-    }
-    out[j] = '\0';
-}
-
 /* ---- the chain ---- */
 
 typedef int (*fetch_fn)(pier_credentials_fetch_ctx *f, pier_credentials *out);
@@ -226,7 +202,7 @@ static void add_reason(pier_buf *b, const char *label)
 {
     char reason[REASON_MAX + 4];
     const char *msg = pier_error_last();
-    pier_credentials_snippet(reason, sizeof reason, msg, strlen(msg), REASON_MAX);
+    pier_str_snippet(reason, sizeof reason, msg, strlen(msg), REASON_MAX);
     pier_buf_printf(b, "%s%s: %s", b->len ? "; " : "", label, *reason ? reason : "failed");
 }
 

@@ -60,9 +60,6 @@ void pier_credentials_wipe_free(char *s);
 void pier_credentials_fill(pier_credentials *out, const char *akid, const char *secret,
                            const char *token, int64_t expiration, const char *provider,
                            const char *source);
-/* Printable, single-line, at most max characters of untrusted text (a
- * server's error body) for a message. */
-void pier_credentials_snippet(char *out, size_t size, const char *s, size_t n, size_t max);
 
 /* The providers, in the chain's order (credproviders.c). */
 int pier_credentials_fetch_env(pier_credentials_fetch_ctx *f, pier_credentials *out);

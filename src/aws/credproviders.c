@@ -12,7 +12,7 @@
  *
  * Invariants: no secret or token reaches a log line or an error message;
  * untrusted text in a message (a server's body, the command) goes through
- * pier_credentials_snippet. Token files are read again at every fetch.
+ * pier_str_snippet. Token files are read again at every fetch.
  *
  * Costs: zero to three short HTTP requests (STS and container calls retried
  * per the chain's policy; IMDS not, with short timeouts) or one process.
@@ -347,7 +347,7 @@ static int credential_process(pier_credentials_fetch_ctx *f, const char *cmd, pi
 {
     const char *profile = pier_aws_config_profile(f->cfg);
     char shown[80];
-    pier_credentials_snippet(shown, sizeof shown, cmd, strlen(cmd), 60);
+    pier_str_snippet(shown, sizeof shown, cmd, strlen(cmd), 60);
     pier_buf o;
     pier_buf_init(&o, PROCESS_OUTPUT_MAX);
     json_t *j = NULL;
@@ -525,8 +525,7 @@ int pier_credentials_fetch_container(pier_credentials_fetch_ctx *f, pier_credent
         goto done;
     if (resp.status != 200) {
         char msg[120];
-        pier_credentials_snippet(msg, sizeof msg, resp.body.ptr ? resp.body.ptr : "", resp.body.len,
-                                 80);
+        pier_str_snippet(msg, sizeof msg, resp.body.ptr ? resp.body.ptr : "", resp.body.len, 80);
         rc = pier_error_set(resp.status == 401 || resp.status == 403 ? PIER_EAUTH : PIER_EIO,
                             "%s answered HTTP %ld%s%s%s%s", pier_buf_cstr(&url), resp.status,
                             status_text(resp.status), *msg ? " (" : "", msg, *msg ? ")" : "");
@@ -706,7 +705,7 @@ int pier_credentials_fetch_imds(pier_credentials_fetch_ctx *f, pier_credentials 
         if (strcmp(code, "Success") != 0) {
             char msg[120];
             const char *m = pier_json_str(j, "Message", "");
-            pier_credentials_snippet(msg, sizeof msg, m, strlen(m), 80);
+            pier_str_snippet(msg, sizeof msg, m, strlen(m), 80);
             rc = pier_error_set(PIER_EAUTH, "role %s: IMDS answered Code %s %s", role, code, msg);
         }
         json_decref(j);

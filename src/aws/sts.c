@@ -60,29 +60,6 @@ static void form_param(pier_buf *b, const char *name, const char *value)
     pier_uri_encode(b, value, strlen(value), false);
 }
 
-/* Printable, single-line, capped text from a server for a message. */
-static void snippet(char *out, size_t size, const char *s, size_t n, size_t max)
-{
-    size_t j = 0;
-    bool space = false;
-    for (size_t i = 0; i < n && j + 4 < size && j < max; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-            space = j > 0;
-            continue;
-        }
-        if (space)
-            out[j++] = ' ';
-        space = false;
-        out[j++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    if (j >= max && j + 4 < size) {
-        memcpy(out + j, "...", 3);
-        j += 3;
-    }
-    out[j] = '\0';
-}
-
 /* POSTs body, retrying per the policy. 0 when a response arrived. */
 static int post(const pier_sts_web_identity_request *req, const pier_buf *body,
                 pier_http_response *resp)
@@ -145,15 +122,15 @@ static int refused(const pier_sts_web_identity_request *req, const pier_http_res
     int rc;
     if (pier_xml_parse_aws_error(&err, body, resp->body.len) == 0) {
         char msg[160];
-        snippet(msg, sizeof msg, err.message ? err.message : "",
-                err.message ? strlen(err.message) : 0, 120);
+        pier_str_snippet(msg, sizeof msg, err.message ? err.message : "",
+                         err.message ? strlen(err.message) : 0, 120);
         rc = pier_error_set(PIER_EAUTH, "STS %s refused AssumeRoleWithWebIdentity for %s: %s%s%s",
                             req->endpoint, req->role_arn, err.code, *msg ? ": " : "", msg);
         pier_xml_aws_error_free(&err);
         return rc;
     }
     char msg[120];
-    snippet(msg, sizeof msg, body, resp->body.len, 80);
+    pier_str_snippet(msg, sizeof msg, body, resp->body.len, 80);
     return pier_error_set(PIER_EAUTH,
                           "STS %s answered HTTP %ld to AssumeRoleWithWebIdentity for %s%s%s",
                           req->endpoint, resp->status, req->role_arn, *msg ? ": " : "", msg);

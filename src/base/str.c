@@ -227,6 +227,28 @@ int pier_time_parse(const char *s, time_t *out)
     return 0;
 }
 
+void pier_str_snippet(char *out, size_t size, const char *s, size_t n, size_t max)
+{
+    size_t j = 0;
+    bool space = false;
+    for (size_t i = 0; i < n && j + 4 < size && j < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            space = j > 0;
+            continue;
+        }
+        if (space)
+            out[j++] = ' ';
+        space = false;
+        out[j++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    if (j >= max && j + 4 < size) {
+        memcpy(out + j, "...", 3);
+        j += 3;
+    }
+    out[j] = '\0';
+}
+
 bool pier_utf8_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;

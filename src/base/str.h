@@ -43,6 +43,11 @@ void pier_time_http(char *out, size_t size, time_t t);          /* Sun, 30 Aug 2
  * and Z or +00:00); PIER_EINVALID when none fits. */
 int pier_time_parse(const char *s, time_t *out);
 
+/* Writes untrusted text (a server's error body, a command line) for a
+ * one-line message: runs of whitespace become one space, other control and
+ * non-ASCII bytes '?', at most max characters then "...". */
+void pier_str_snippet(char *out, size_t size, const char *s, size_t n, size_t max);
+
 /* Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF
  * (S3 keys, JSON strings and XML text must be UTF-8). */
 bool pier_utf8_valid(const char *s);

@@ -105,6 +105,12 @@ static void test_misc(void **state)
     assert_false(pier_utf8_valid("\xf4\x90\x80\x80")); /* past U+10FFFF */
     assert_false(pier_utf8_valid("\xe2\x82"));         /* cut short */
     assert_false(pier_utf8_valid("\xff"));
+    char snip[32];
+    const char *body = "  <Error>\n\t<Code>x</Code>\x01";
+    pier_str_snippet(snip, sizeof snip, body, strlen(body), 100);
+    assert_string_equal(snip, "<Error> <Code>x</Code>?");
+    pier_str_snippet(snip, sizeof snip, "abcdefghij", 10, 4);
+    assert_string_equal(snip, "abcd...");
     char small[4];
     assert_int_equal(pier_str_fmt(small, sizeof small, "%s", "abc"), 0);
     assert_int_equal(pier_str_fmt(small, sizeof small, "%s", "abcd"), PIER_ETOOBIG);
