@@ -450,6 +450,8 @@ int pier_credsvc_authenticate(pier_server_req *r, const char *service, const cha
     pier_sigv4_auth_init(&auth);
     int rc = pier_sigv4_verify(&auth, &sreq, time(NULL), &vo);
     pier_http_headers_free(&headers);
+    out->status = auth.status;
+    memcpy(out->access_key_id, auth.access_key_id, sizeof out->access_key_id);
     if (rc == 0) {
         pier_sigv4_auth_free(&auth);
         return 0;

@@ -119,6 +119,8 @@ int pier_credsvc_lookup(void *ctx, const char *access_key_id, pier_sigv4_secret 
 /* ---- SigV4 for the stack's non-S3 APIs ---- */
 
 typedef struct {
+    pier_sigv4_status status; /* the verifier's verdict (PIER_SIGV4_OK when authentic) */
+    char access_key_id[PIER_SIGV4_KEY_ID_MAX + 1]; /* the key that signed, when it could be read */
     const char *code;                  /* AWS error code when refused, NULL when authentic */
     unsigned http;                     /* its HTTP status */
     char message[256];                 /* why */

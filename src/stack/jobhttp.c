@@ -19,6 +19,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "stack/credsvc.h"
 
 #define TARGET_PREFIX "CodePipeline_20150709."
 #define MAX_BODY      ((size_t)1 << 20)
@@ -84,51 +85,18 @@ static void req_done(pier_server_req *r, void *ctx)
     pier_buf_free(&q->body);
 }
 
-static int lookup_wrap(void *ctx, const char *key_id, pier_sigv4_secret *out)
-{
-    job_req *q = ctx;
-    return q->h->opts.lookup(q->h->opts.lookup_ctx, key_id, out, &q->authorize, &q->authorize_ctx);
-}
-
 /* SigV4 over the request as received; answers and returns -1 when it is
  * not authentic; *key_id gets the access key id. */
 static int authenticate(pier_server_req *r, job_req *q, char *key_id, size_t key_size)
 {
-    pier_http_headers headers = {0};
-    for (size_t i = 0; i < pier_server_req_header_count(r); i++) {
-        const char *n, *v;
-        pier_server_req_header_at(r, i, &n, &v);
-        pier_http_headers_add(&headers, n, v);
-    }
-    pier_slice path = pier_server_req_raw_path(r);
-    pier_slice query = pier_server_req_raw_query(r);
-    char *path_s = pier_server_req_strndup(r, path.ptr, path.len);
-    char *query_s = pier_server_req_strndup(r, query.ptr, query.len);
     char hash[65];
     pier_sha256_hex(hash, q->body.ptr ? q->body.ptr : "", q->body.len);
-    pier_sigv4_request sreq = {
-        .method = pier_server_req_method(r),
-        .host = pier_server_req_header(r, "Host"),
-        .path = path_s,
-        .query = query_s,
-        .headers = &headers,
-        .payload_hash = hash,
-    };
-    pier_sigv4_verify_options vo = {
-        .sig = PIER_SIGV4_OPTIONS_INIT,
-        .lookup = lookup_wrap,
-        .lookup_ctx = q,
-        .max_skew = 0,
-    };
-    vo.sig.service = "codepipeline";
-    vo.sig.region = NULL;
-    pier_sigv4_auth auth;
-    pier_sigv4_auth_init(&auth);
-    int rc = pier_sigv4_verify(&auth, &sreq, time(NULL), &vo);
-    pier_http_headers_free(&headers);
-    if (rc == 0) {
+    pier_credsvc_auth auth;
+    if (pier_credsvc_authenticate(r, "codepipeline", hash, q->h->opts.lookup, q->h->opts.lookup_ctx,
+                                  &auth) == 0) {
+        q->authorize = auth.authorize;
+        q->authorize_ctx = auth.authorize_ctx;
         snprintf(key_id, key_size, "%s", auth.access_key_id);
-        pier_sigv4_auth_free(&auth);
         return 0;
     }
     const char *type;
@@ -159,8 +127,7 @@ static int authenticate(pier_server_req *r, job_req *q, char *key_id, size_t key
         status = 403;
         break;
     }
-    pier_sigv4_auth_free(&auth);
-    respond_error(r, status, type, pier_error_last());
+    respond_error(r, status, type, auth.message);
     return -1;
 }
 
