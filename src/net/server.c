@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -300,6 +301,20 @@ int pier_server_respond_mem(pier_server_req *r, unsigned status, const void *bod
     return set_response(
         r, status,
         MHD_create_response_from_buffer(n, (void *)(n ? body : ""), MHD_RESPMEM_MUST_COPY));
+}
+
+int pier_server_respond_json(pier_server_req *r, unsigned status, json_t *doc)
+{
+    pier_buf b;
+    pier_buf_init(&b, PIER_BUF_MAX_DEFAULT);
+    pier_json_write(&b, doc, false);
+    pier_buf_putc(&b, '\n');
+    json_decref(doc);
+    pier_server_resp_header(r, "Content-Type", "application/json");
+    pier_server_resp_header(r, "Cache-Control", "no-store");
+    int rc = pier_server_respond_mem(r, status, pier_buf_cstr(&b), b.len);
+    pier_buf_free(&b);
+    return rc;
 }
 
 int pier_server_respond_static(pier_server_req *r, unsigned status, const void *body, size_t n)

@@ -119,6 +119,10 @@ void pier_server_req_on_done(pier_server_req *r, pier_server_end_fn fn, void *ct
 void pier_server_resp_header(pier_server_req *r, const char *name, const char *value);
 /* Answers with a copy of body. */
 int pier_server_respond_mem(pier_server_req *r, unsigned status, const void *body, size_t n);
+/* Answers with doc as compact JSON (plus a newline), Content-Type
+ * application/json and Cache-Control no-store; takes doc's reference. */
+struct json_t;
+int pier_server_respond_json(pier_server_req *r, unsigned status, struct json_t *doc);
 /* Answers with body, which the caller keeps alive and unchanged for as long
  * as the server may send it (e.g. a cache entry that outlives the server). */
 int pier_server_respond_static(pier_server_req *r, unsigned status, const void *body, size_t n);

@@ -484,22 +484,10 @@ typedef struct {
     bool too_big;      /* past GRANT_BODY_MAX */
 } body_state;
 
-static int respond_json(pier_server_req *r, unsigned status, json_t *v)
-{
-    pier_buf b = PIER_BUF_INIT;
-    pier_json_write(&b, v, true);
-    pier_buf_putc(&b, '\n');
-    json_decref(v);
-    pier_server_resp_header(r, "Content-Type", "application/json");
-    pier_server_resp_header(r, "Cache-Control", "no-store");
-    int rc = pier_server_respond_mem(r, status, b.ptr, b.len);
-    pier_buf_free(&b);
-    return rc;
-}
-
 static int respond_error(pier_server_req *r, unsigned status, const char *code, const char *msg)
 {
-    return respond_json(r, status, json_pack("{s:s, s:s}", "code", code, "message", msg));
+    return pier_server_respond_json(r, status,
+                                    json_pack("{s:s, s:s}", "code", code, "message", msg));
 }
 
 static int serve_credentials(pier_credsvc *s, pier_server_req *r, const char *id)
@@ -524,7 +512,7 @@ static int serve_credentials(pier_credsvc *s, pier_server_req *r, const char *id
                           "SecretAccessKey", cred.secret_access_key, "Token", cred.session_token,
                           "Expiration", exp, "RoleArn", role);
     explicit_bzero(&cred, sizeof cred);
-    return respond_json(r, 200, v);
+    return pier_server_respond_json(r, 200, v);
 }
 
 /* Reads a JSON array of strings into a NULL-terminated array of borrowed
@@ -655,10 +643,11 @@ static void grants_end(pier_server_req *r, void *ctx)
     }
     char exp[40];
     pier_time_iso8601(exp, sizeof exp, (time_t)g.expires);
-    respond_json(r, 201,
-                 json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "id", g.id, "uri", g.uri, "token",
-                           g.token, "expires", exp, "env", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                           g.uri, "AWS_CONTAINER_AUTHORIZATION_TOKEN", g.token));
+    pier_server_respond_json(r, 201,
+                             json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "id", g.id, "uri",
+                                       g.uri, "token", g.token, "expires", exp, "env",
+                                       "AWS_CONTAINER_CREDENTIALS_FULL_URI", g.uri,
+                                       "AWS_CONTAINER_AUTHORIZATION_TOKEN", g.token));
     explicit_bzero(&g, sizeof g);
 done:
     return;

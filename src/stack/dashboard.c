@@ -60,22 +60,9 @@ static void security_headers(pier_server_req *r)
     pier_server_resp_header(r, "Referrer-Policy", "same-origin");
 }
 
-static int send_json(pier_server_req *r, unsigned status, json_t *doc)
-{
-    pier_buf b = PIER_BUF_INIT;
-    pier_json_write(&b, doc, false);
-    pier_buf_put(&b, "\n", 1);
-    json_decref(doc);
-    pier_server_resp_header(r, "Content-Type", "application/json");
-    pier_server_resp_header(r, "Cache-Control", "no-store");
-    int rc = pier_server_respond_mem(r, status, b.ptr, b.len);
-    pier_buf_free(&b);
-    return rc;
-}
-
 static int send_error(pier_server_req *r, unsigned status, const char *msg)
 {
-    return send_json(r, status, json_pack("{s:s}", "error", msg ? msg : "error"));
+    return pier_server_respond_json(r, status, json_pack("{s:s}", "error", msg ? msg : "error"));
 }
 
 /* The status for a failed report or trigger. */
@@ -310,7 +297,7 @@ static int api_log(dash_handler *h, pier_server_req *r, int64_t id)
                             (json_int_t)(offset + n), "done", !running, "status", status);
     pier_buf_free(&text);
     free(path);
-    return send_json(r, 200, doc);
+    return pier_server_respond_json(r, 200, doc);
 }
 
 typedef struct {
@@ -482,7 +469,7 @@ static void action_end(pier_server_req *r, void *ctx)
     }
     json_t *doc = json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)id, "pipeline", pipeline,
                             "trigger", a->kind, "commit", sha[0] ? json_string(sha) : json_null());
-    send_json(r, 202, doc);
+    pier_server_respond_json(r, 202, doc);
 }
 
 /* ---- routing ---- */
@@ -573,7 +560,7 @@ static int api_get(dash_handler *h, pier_server_req *r, pier_slice *seg, size_t 
     }
     if (rc != 0)
         return send_error(r, http_status(rc), pier_error_last());
-    return send_json(r, 200, doc);
+    return pier_server_respond_json(r, 200, doc);
 }
 
 static int api_post(dash_handler *h, pier_server_req *r, pier_slice *seg, size_t n)

@@ -36,22 +36,10 @@ typedef struct {
     bool too_big;       /* the cap was hit */
 } webhook_req;
 
-static int respond_json(pier_server_req *r, unsigned status, json_t *obj)
-{
-    pier_buf out = PIER_BUF_INIT;
-    pier_json_write(&out, obj, false);
-    pier_buf_putc(&out, '\n');
-    json_decref(obj);
-    pier_server_resp_header(r, "Content-Type", "application/json");
-    pier_server_resp_header(r, "Cache-Control", "no-store");
-    int rc = pier_server_respond_mem(r, status, out.ptr, out.len);
-    pier_buf_free(&out);
-    return rc;
-}
-
 static int respond_error(pier_server_req *r, unsigned status, const char *message)
 {
-    return respond_json(r, status, json_pack("{s:s, s:s}", "status", "error", "message", message));
+    return pier_server_respond_json(r, status,
+                                    json_pack("{s:s, s:s}", "status", "error", "message", message));
 }
 
 static void req_done(pier_server_req *r, void *ctx)
@@ -134,23 +122,27 @@ static void on_end(pier_server_req *r, void *ctx)
         goto done;
     }
     if (ev->kind == PIER_WEBHOOK_PING) {
-        respond_json(r, 200, json_pack("{s:s, s:s}", "status", "pong", "pipeline", w->pipeline));
+        pier_server_respond_json(
+            r, 200, json_pack("{s:s, s:s}", "status", "pong", "pipeline", w->pipeline));
         goto done;
     }
     if (ev->kind != PIER_WEBHOOK_PUSH) {
         snprintf(msg, sizeof msg, "event '%s' is not a push", ev->event ? ev->event : "?");
-        respond_json(r, 200, json_pack("{s:s, s:s}", "status", "ignored", "reason", msg));
+        pier_server_respond_json(r, 200,
+                                 json_pack("{s:s, s:s}", "status", "ignored", "reason", msg));
         goto done;
     }
     if (ev->ref_kind != PIER_REF_BRANCH || !w->branch || strcmp(ev->name, w->branch) != 0) {
         snprintf(msg, sizeof msg, "push to %s; pipeline %s watches refs/heads/%s", ev->ref,
                  w->pipeline, w->branch ? w->branch : "?");
-        respond_json(r, 200, json_pack("{s:s, s:s}", "status", "ignored", "reason", msg));
+        pier_server_respond_json(r, 200,
+                                 json_pack("{s:s, s:s}", "status", "ignored", "reason", msg));
         goto done;
     }
     if (ev->deleted) {
         snprintf(msg, sizeof msg, "branch %s was deleted; nothing to build", ev->name);
-        respond_json(r, 200, json_pack("{s:s, s:s}", "status", "ignored", "reason", msg));
+        pier_server_respond_json(r, 200,
+                                 json_pack("{s:s, s:s}", "status", "ignored", "reason", msg));
         goto done;
     }
     int64_t run_id = 0;
@@ -162,9 +154,10 @@ static void on_end(pier_server_req *r, void *ctx)
     }
     PIER_INFO("webhook: pipeline %s triggered for %s (run %lld)", w->pipeline, ev->after,
               (long long)run_id);
-    respond_json(r, 202,
-                 json_pack("{s:s, s:s, s:s, s:I}", "status", "accepted", "pipeline", w->pipeline,
-                           "commit", ev->after, "run", (json_int_t)run_id));
+    pier_server_respond_json(r, 202,
+                             json_pack("{s:s, s:s, s:s, s:I}", "status", "accepted", "pipeline",
+                                       w->pipeline, "commit", ev->after, "run",
+                                       (json_int_t)run_id));
 done:
     pier_webhook_event_free(ev);
 }
