@@ -170,8 +170,11 @@ async function latestDev() { return (await api('pipelines/dev')).latest_run; }
       return m && Number(m[1]) > broken.id;
     });
     if (!dialogs.some((d) => d.includes('Redeploy'))) fail('no confirmation for Redeploy');
-    await page.locator('#run-status .status[data-status="Succeeded"]').waitFor();
+    // The page routes on the client: wait until it shows the new run (its
+    // trigger) before reading its status, or the old run's "Succeeded"
+    // still on screen would pass at once.
     await page.locator('#run-trigger').filter({ hasText: 'redeploy' }).waitFor();
+    await page.locator('#run-status .status[data-status="Succeeded"]').waitFor();
     const back = await edgeGet('/');
     if (!back.body.includes('version 1')) fail('redeploy did not bring version 1 back: ' + back.body.slice(0, 200));
     console.log('ok: Redeploy of run ' + first.id + ' put version 1 back on the edge');
