@@ -394,11 +394,10 @@ static void checksum_response_header(pier_s3req *r)
     pier_server_resp_header(r->req, name, r->ck_got);
 }
 
-static int put_object_finish(pier_s3req *r)
+/* Makes the streamed body visible (object or part) with headers h and
+ * answers 200 with its ETag and checksum. */
+static int commit_put(pier_s3req *r, const pier_store_header *h, size_t n)
 {
-    pier_store_header *h = NULL;
-    size_t n = 0;
-    object_metadata(r, &h, &n);
     pier_store_meta m;
     pier_store_put *p = r->put;
     r->put = NULL;
@@ -411,6 +410,14 @@ static int put_object_finish(pier_s3req *r)
     pier_server_resp_header(r->req, "ETag", etag);
     checksum_response_header(r);
     return pier_s3req_empty(r, 200);
+}
+
+static int put_object_finish(pier_s3req *r)
+{
+    pier_store_header *h = NULL;
+    size_t n = 0;
+    object_metadata(r, &h, &n);
+    return commit_put(r, h, n);
 }
 
 int pier_s3object_put(pier_s3req *r)
@@ -471,18 +478,7 @@ static int upload_part_finish(pier_s3req *r)
         h[0].value = r->ck_got;
         n = 1;
     }
-    pier_store_meta m;
-    pier_store_put *p = r->put;
-    r->put = NULL;
-    int rc = pier_store_put_commit(p, h, n, &m);
-    if (rc)
-        return pier_s3req_store_error(r, rc);
-    char etag[PIER_STORE_ETAG_MAX + 2];
-    snprintf(etag, sizeof etag, "\"%s\"", m.etag);
-    pier_store_meta_clear(&m);
-    pier_server_resp_header(r->req, "ETag", etag);
-    checksum_response_header(r);
-    return pier_s3req_empty(r, 200);
+    return commit_put(r, h, n);
 }
 
 static int upload_part_copy(pier_s3req *r, const char *src)
