@@ -16,6 +16,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/config.h"
+#include "aws/credentials.h"
+#include "aws/retry.h"
 #include "aws/sigv4.h"
 #include "base/buf.h"
 #include "base/error.h"
@@ -171,6 +174,47 @@ FAKE_FN void fake_xml(pier_server_req *r, unsigned status, const char *xml, cons
     if (hname)
         pier_server_resp_header(r, hname, hvalue);
     pier_server_respond_mem(r, status, xml, strlen(xml));
+}
+
+/* ---- the client side: an isolated config, a static key, fast retries ---- */
+
+/* An environment with no home, no shared files and AWS_REGION = ctx (a
+ * string), so the machine's own AWS settings never leak into a test. */
+FAKE_FN const char *fake_env(void *ctx, const char *name)
+{
+    if (strcmp(name, "HOME") == 0)
+        return "/nonexistent";
+    if (strcmp(name, "AWS_CONFIG_FILE") == 0 || strcmp(name, "AWS_SHARED_CREDENTIALS_FILE") == 0)
+        return "/nonexistent/none";
+    if (strcmp(name, "AWS_REGION") == 0)
+        return ctx;
+    return NULL;
+}
+
+/* Retry delays of 1 % of the full backoff: 10 ms, 20 ms ... */
+FAKE_FN double fake_tiny_random(void *ctx)
+{
+    (void)ctx;
+    return 0.01;
+}
+
+/* What a client test needs besides the server: config in region, the
+ * static credential akid/secret, a retry policy with tiny delays. Each out
+ * pointer is freed with its own _free. Returns -1 on failure. */
+FAKE_FN int fake_client_setup(pier_aws_config **config, pier_credentials_chain **creds,
+                              pier_retry **retry, const char *region, const char *akid,
+                              const char *secret)
+{
+    pier_aws_config_options co = PIER_AWS_CONFIG_OPTIONS_INIT;
+    co.getenv = fake_env;
+    co.getenv_ctx = (void *)region;
+    if (pier_aws_config_load(config, &co) < 0)
+        return -1;
+    if (pier_credentials_chain_new_static(creds, akid, secret, NULL) < 0)
+        return -1;
+    pier_retry_options ro = PIER_RETRY_OPTIONS_INIT;
+    ro.random = fake_tiny_random;
+    return pier_retry_new(retry, &ro) < 0 ? -1 : 0;
 }
 
 #endif

@@ -248,24 +248,6 @@ static void cf_answer(void *ctx, const fake_req *fr, pier_server_req *r)
     answer_error(r, 405, "MethodNotAllowed", "no");
 }
 
-static const char *env_fn(void *ctx, const char *name)
-{
-    (void)ctx;
-    if (strcmp(name, "HOME") == 0)
-        return "/nonexistent";
-    if (strcmp(name, "AWS_CONFIG_FILE") == 0 || strcmp(name, "AWS_SHARED_CREDENTIALS_FILE") == 0)
-        return "/nonexistent/none";
-    if (strcmp(name, "AWS_REGION") == 0)
-        return "eu-west-3"; /* CloudFront must still sign for us-east-1 */
-    return NULL;
-}
-
-static double tiny_random(void *ctx)
-{
-    (void)ctx;
-    return 0.01; /* backoff of 10 ms, 20 ms ... */
-}
-
 static void fake_sleep(void *ctx, long ms)
 {
     world *w = ctx;
@@ -279,15 +261,9 @@ static int setup(void **state)
     world *w = pier_calloc(1, sizeof *w);
     if (fake_start(&w->fs, cf_answer, w, SECRET, false) < 0)
         return -1;
-    pier_aws_config_options co = PIER_AWS_CONFIG_OPTIONS_INIT;
-    co.getenv = env_fn;
-    if (pier_aws_config_load(&w->config, &co) < 0)
-        return -1;
-    if (pier_credentials_chain_new_static(&w->creds, "AKIDCLOUDFRONT", SECRET, NULL) < 0)
-        return -1;
-    pier_retry_options ro = PIER_RETRY_OPTIONS_INIT;
-    ro.random = tiny_random;
-    if (pier_retry_new(&w->retry, &ro) < 0)
+    /* CloudFront must still sign for us-east-1 */
+    if (fake_client_setup(&w->config, &w->creds, &w->retry, "eu-west-3", "AKIDCLOUDFRONT", SECRET) <
+        0)
         return -1;
     pier_cloudfront_options o = PIER_CLOUDFRONT_OPTIONS_INIT;
     o.shared.config = w->config;

@@ -348,39 +348,14 @@ static void s3_answer(void *ctx, const fake_req *fr, pier_server_req *r)
     s3_error(r, 405, "MethodNotAllowed", NULL);
 }
 
-static const char *env_fn(void *ctx, const char *name)
-{
-    (void)ctx;
-    if (strcmp(name, "HOME") == 0)
-        return "/nonexistent";
-    if (strcmp(name, "AWS_CONFIG_FILE") == 0 || strcmp(name, "AWS_SHARED_CREDENTIALS_FILE") == 0)
-        return "/nonexistent/none";
-    if (strcmp(name, "AWS_REGION") == 0)
-        return "us-east-1";
-    return NULL;
-}
-
-static double tiny_random(void *ctx)
-{
-    (void)ctx;
-    return 0.01;
-}
-
 static int setup(void **state)
 {
     unsetenv("AWS_CA_BUNDLE");
     world *w = pier_calloc(1, sizeof *w);
     if (fake_start(&w->fs, s3_answer, w, SECRET, true) < 0)
         return -1;
-    pier_aws_config_options co = PIER_AWS_CONFIG_OPTIONS_INIT;
-    co.getenv = env_fn;
-    if (pier_aws_config_load(&w->config, &co) < 0)
-        return -1;
-    if (pier_credentials_chain_new_static(&w->creds, "AKIDS3", SECRET, NULL) < 0)
-        return -1;
-    pier_retry_options ro = PIER_RETRY_OPTIONS_INIT;
-    ro.random = tiny_random;
-    if (pier_retry_new(&w->retry, &ro) < 0)
+    /* the region S3 answers for */
+    if (fake_client_setup(&w->config, &w->creds, &w->retry, "us-east-1", "AKIDS3", SECRET) < 0)
         return -1;
     pier_s3_options o = PIER_S3_OPTIONS_INIT;
     o.shared.config = w->config;
@@ -663,7 +638,7 @@ static void test_clock_skew_corrected(void **state)
     world *w = *state;
     pier_retry *r = NULL;
     pier_retry_options ro = PIER_RETRY_OPTIONS_INIT;
-    ro.random = tiny_random;
+    ro.random = fake_tiny_random;
     ro.clock = slow_clock;
     assert_int_equal(pier_retry_new(&r, &ro), 0);
     pier_s3_options o = PIER_S3_OPTIONS_INIT;
@@ -699,7 +674,7 @@ static const char *token_env(void *ctx, const char *name)
         return SECRET;
     if (strcmp(name, "AWS_SESSION_TOKEN") == 0)
         return token_reads++ == 0 ? "OLD" : "NEW";
-    return env_fn(ctx, name);
+    return fake_env((void *)"us-east-1", name);
 }
 
 static void test_expired_token_refreshed(void **state)

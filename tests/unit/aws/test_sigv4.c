@@ -28,6 +28,7 @@
 #include "base/json.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "sigv4_testutil.h"
 
 /* ---- loading a case ------------------------------------------------------ */
 
@@ -436,28 +437,6 @@ static void run_header_vector(const vcase *c)
 }
 
 /* ---- query signing (presigned URLs) -------------------------------------- */
-
-/* Sorts the '&'-separated parameters of a query, for an order-free compare. */
-static char *sorted_params(const char *q)
-{
-    char *copy = pier_strdup(q);
-    char *items[64];
-    size_t n = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(copy, "&", &save); t && n < 64; t = strtok_r(NULL, "&", &save))
-        items[n++] = t;
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && strcmp(items[j - 1], items[j]) > 0; j--) {
-            char *t = items[j];
-            items[j] = items[j - 1];
-            items[j - 1] = t;
-        }
-    pier_buf b = PIER_BUF_INIT;
-    for (size_t i = 0; i < n; i++)
-        pier_buf_printf(&b, "%s%s", i ? "&" : "", items[i]);
-    free(copy);
-    return pier_buf_detach(&b);
-}
 
 static void verify_presigned(const vcase *c, const char *query)
 {

@@ -29,6 +29,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "net/url.h"
+#include "sigv4_testutil.h"
 
 /* Runs the oracle with the given signer; returns its parsed output. */
 static json_t *run_oracle(const char *signer)
@@ -90,28 +91,6 @@ static const char *jstr_or_null(const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
     return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* Sorts the '&'-separated parameters of a query, for an order-free compare. */
-static char *sorted_params(const char *q)
-{
-    char *copy = pier_strdup(q);
-    char *items[64];
-    size_t n = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(copy, "&", &save); t && n < 64; t = strtok_r(NULL, "&", &save))
-        items[n++] = t;
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && strcmp(items[j - 1], items[j]) > 0; j--) {
-            char *t = items[j];
-            items[j] = items[j - 1];
-            items[j - 1] = t;
-        }
-    pier_buf b = PIER_BUF_INIT;
-    for (size_t i = 0; i < n; i++)
-        pier_buf_printf(&b, "%s%s", i ? "&" : "", items[i]);
-    free(copy);
-    return pier_buf_detach(&b);
 }
 
 static void expect_header(const char *what, const pier_http_headers *h, const char *name,

@@ -1,5 +1,5 @@
 /*
- * test_jobapi: the job registry: the event JSON a handler gets (with and
+ * test_jobapi: the job registry: the event JSON handed to a handler (with and
  * without a continuation token), success with output variables, failure
  * types, double reports (InvalidJobState), unknown ids, owner keys, wait
  * with a timeout and a report from another thread.
